@@ -1,0 +1,1 @@
+//! oocr-llm: the LLM knowledge-injection experiment (paper Sec. 2).
