@@ -1,4 +1,19 @@
 //! oocr-core: the symbolic out-of-context-reasoning task, the one-layer linear-attention
 //! transformer (factorized W_O W_V^T and merged W_OV), its trainer and metrics.
+//!
+//! Data flows one way: [`task`] → [`model`] → [`train`] → [`metrics`] → run folder ([`run`]).
 
+pub mod config;
+pub mod error;
+pub mod grad;
+pub mod init;
+pub mod model;
+pub mod presets;
 pub mod rank;
+pub mod rng;
+pub mod task;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use model::Model;
+pub use task::{Block, Sample, Task};
