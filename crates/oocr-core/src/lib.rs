@@ -11,7 +11,9 @@ pub mod model;
 pub mod presets;
 pub mod rank;
 pub mod rng;
+pub mod svm;
 pub mod task;
+pub mod theory;
 
 pub use config::Config;
 pub use error::{Error, Result};
