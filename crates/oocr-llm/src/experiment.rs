@@ -1,0 +1,292 @@
+//! One experiment run: for each association, evaluate the pretrained model, fine-tune a fresh copy,
+//! evaluate again, and write the run folder (`config.json`, `metrics.jsonl`, per-association
+//! scores, `results.json`, `results.md`).
+use crate::batch::Example;
+use crate::dataset::{associations, Dataset, DatasetConfig};
+use crate::error::{LlmError, Result};
+use crate::eval::{rank_metrics, score_dataset, RankMetrics, RecordScores};
+use crate::loader::{load, LoadedModel};
+use crate::lora::{make_trainable, Method};
+use crate::optim::{AdamW, AdamWConfig};
+use crate::report::markdown_table;
+use crate::train::{train, TrainConfig, TrainReport};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything a run depends on; saved as `config.json` in the run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// GGUF file or Hugging Face folder.
+    pub model: PathBuf,
+    /// Optional tokenizer.json overriding the model's.
+    pub tokenizer: Option<PathBuf>,
+    /// Association name or `all`.
+    pub assoc: String,
+    /// Full fine-tuning or LoRA.
+    pub method: Method,
+    /// Training loop settings.
+    pub train: TrainConfig,
+    /// Optimizer settings.
+    pub optim: AdamWConfig,
+    /// Dataset size and split.
+    pub dataset: DatasetConfig,
+    /// Prompts per scoring forward pass.
+    pub eval_batch_size: usize,
+}
+
+impl RunConfig {
+    /// Defaults of `oocr llm run` for a method: full fine-tuning 8 epochs at lr 3e-5; LoRA 8 epochs
+    /// at lr 1e-3; batch 8; AdamW without weight decay, gradient norm clipped at 1.
+    pub fn defaults(model: PathBuf, assoc: String, method: Method) -> Self {
+        let lr = match method {
+            Method::Full => 3e-5,
+            Method::Lora(_) => 1e-3,
+        };
+        RunConfig {
+            model,
+            tokenizer: None,
+            assoc,
+            method,
+            train: TrainConfig {
+                epochs: 8,
+                batch_size: 8,
+                seed: 0,
+            },
+            optim: AdamWConfig {
+                lr,
+                ..Default::default()
+            },
+            dataset: DatasetConfig::default(),
+            eval_batch_size: 16,
+        }
+    }
+}
+
+/// Result of one association, as in `results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssocResult {
+    /// Association name.
+    pub name: String,
+    /// Test implications' mean rank among 10 before fine-tuning.
+    pub mean_rank_before: f64,
+    /// … and after.
+    pub mean_rank_after: f64,
+    /// Mean training loss of the last epoch.
+    pub train_loss_final: f64,
+    /// Number of test subjects.
+    pub n_test_subjects: usize,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Wall time of the association: evaluation before, training, evaluation after.
+    pub seconds: f64,
+    /// Training throughput (tokens fed per second, padding excluded).
+    pub tokens_per_s: f64,
+    /// Table title of the association.
+    pub title: String,
+    /// All rank measures before fine-tuning.
+    pub before: RankMetrics,
+    /// All rank measures after fine-tuning.
+    pub after: RankMetrics,
+    /// The training run.
+    pub train: TrainReport,
+}
+
+/// Contents of `results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResults {
+    /// Model name.
+    pub model: String,
+    /// `full` or `lora-rN`.
+    pub method: String,
+    /// One entry per association, in the paper's order.
+    pub associations: Vec<AssocResult>,
+    /// Trainable parameters.
+    pub trainable_params: usize,
+    /// Base model parameters.
+    pub model_params: usize,
+    /// Threads used by the tensor kernels.
+    pub threads: usize,
+    /// Wall time of the whole run, model loading included.
+    pub total_seconds: f64,
+}
+
+fn bar(len: u64, enabled: bool) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+/// Append-only JSON-lines log, flushed every line so a killed run keeps what it logged.
+struct Log(File, PathBuf);
+
+impl Log {
+    fn line(&mut self, v: &serde_json::Value) -> Result<()> {
+        writeln!(self.0, "{v}")
+            .and_then(|_| self.0.flush())
+            .map_err(|e| LlmError::io(&self.1, e))
+    }
+}
+
+fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(v).expect("serializable") + "\n";
+    std::fs::write(&tmp, text).map_err(|e| LlmError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| LlmError::io(path, e))
+}
+
+fn write_scores(path: &Path, scores: &[RecordScores]) -> Result<()> {
+    let mut w = std::io::BufWriter::new(File::create(path).map_err(|e| LlmError::io(path, e))?);
+    for s in scores {
+        writeln!(w, "{}", serde_json::to_string(s).expect("serializable"))
+            .map_err(|e| LlmError::io(path, e))?;
+    }
+    w.flush().map_err(|e| LlmError::io(path, e))
+}
+
+/// Encode training records as (prompt, answer) token ids.
+pub fn encode_train(lm: &LoadedModel, ds: &Dataset) -> Result<Vec<Example>> {
+    ds.train()
+        .map(|r| {
+            Ok(Example {
+                prompt: lm.tokenizer.encode_prompt(&r.prompt)?,
+                answer: lm.tokenizer.encode_continuation(&r.answer)?,
+            })
+        })
+        .collect()
+}
+
+/// Run the experiment described by `cfg`, writing the run folder `out`.
+pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunResults> {
+    let start = Instant::now();
+    let assocs = associations(&cfg.assoc)?;
+    cfg.dataset.validate()?;
+    if cfg.train.epochs == 0 {
+        return Err(LlmError::config("epochs", "must be at least 1"));
+    }
+    std::fs::create_dir_all(out).map_err(|e| LlmError::io(out, e))?;
+    write_json(&out.join("config.json"), cfg)?;
+    let metrics_path = out.join("metrics.jsonl");
+    let mut log = Log(
+        File::create(&metrics_path).map_err(|e| LlmError::io(&metrics_path, e))?,
+        metrics_path,
+    );
+
+    let mut lm = load(&cfg.model, cfg.tokenizer.as_deref())?;
+    let model_params = lm.model.num_params();
+    let threads = crate::threads();
+    let mut results = Vec::new();
+    let mut trainable_params = 0;
+    for assoc in assocs {
+        let t0 = Instant::now();
+        let ds = Dataset::build(assoc, cfg.dataset)?;
+        let dir = out.join(assoc.name);
+        ds.write(&dir)?;
+        let n_eval = ds.records.len() as u64;
+
+        let pb = bar(n_eval, progress);
+        pb.set_prefix(format!("{} eval", assoc.name));
+        let before_scores =
+            score_dataset(&lm.model, &lm.tokenizer, &ds, cfg.eval_batch_size, |n| {
+                pb.inc(n as u64)
+            })?;
+        pb.finish_and_clear();
+        write_scores(&dir.join("scores_before.jsonl"), &before_scores)?;
+        let before = rank_metrics(&ds, &before_scores);
+
+        let mut model = lm.model.clone();
+        let params = make_trainable(&mut model, &cfg.method, cfg.train.seed)?;
+        trainable_params = params.iter().map(|p| p.var.elem_count()).sum();
+        let mut opt = AdamW::new(params, cfg.optim)?;
+        let examples = encode_train(&lm, &ds)?;
+        let steps = cfg.train.epochs * examples.len().div_ceil(cfg.train.batch_size.max(1));
+        let pb = bar(steps as u64, progress);
+        pb.set_prefix(format!("{} train", assoc.name));
+        let mut log_err = None;
+        let report = train(&model, &mut opt, &examples, &cfg.train, |s| {
+            pb.inc(1);
+            pb.set_message(format!(
+                "epoch {} loss {:.4} {:.0} tok/s",
+                s.epoch, s.loss, s.tokens_per_s
+            ));
+            let mut v = serde_json::to_value(s).expect("serializable");
+            v["assoc"] = assoc.name.into();
+            if let Err(e) = log.line(&v) {
+                log_err.get_or_insert(e);
+            }
+        })?;
+        pb.finish_and_clear();
+        if let Some(e) = log_err {
+            return Err(e);
+        }
+
+        let pb = bar(n_eval, progress);
+        pb.set_prefix(format!("{} eval", assoc.name));
+        let after_scores = score_dataset(&model, &lm.tokenizer, &ds, cfg.eval_batch_size, |n| {
+            pb.inc(n as u64)
+        })?;
+        pb.finish_and_clear();
+        write_scores(&dir.join("scores_after.jsonl"), &after_scores)?;
+        let after = rank_metrics(&ds, &after_scores);
+        drop(model);
+
+        let r = AssocResult {
+            name: assoc.name.into(),
+            title: assoc.title.into(),
+            mean_rank_before: before.mean_rank,
+            mean_rank_after: after.mean_rank,
+            train_loss_final: *report.epoch_losses.last().expect("at least one epoch"),
+            n_test_subjects: ds.test().count(),
+            epochs: cfg.train.epochs,
+            lr: cfg.optim.lr,
+            seconds: t0.elapsed().as_secs_f64(),
+            tokens_per_s: report.tokens_per_s,
+            before,
+            after,
+            train: report,
+        };
+        let mut v = serde_json::to_value(&r).expect("serializable");
+        v["event"] = "association_done".into();
+        log.line(&v)?;
+        if progress {
+            eprintln!(
+                "{:>18}: mean rank {:.2} -> {:.2} (among implications {:.2} -> {:.2}), fact loss {:.3}, {:.0} s, {:.0} tok/s",
+                r.name,
+                r.mean_rank_before,
+                r.mean_rank_after,
+                r.before.mean_rank_among_implications,
+                r.after.mean_rank_among_implications,
+                r.after.fact_loss,
+                r.seconds,
+                r.tokens_per_s
+            );
+        }
+        results.push(r);
+    }
+    let res = RunResults {
+        model: lm.name.clone(),
+        method: cfg.method.label(),
+        associations: results,
+        trainable_params,
+        model_params,
+        threads,
+        total_seconds: start.elapsed().as_secs_f64(),
+    };
+    write_json(&out.join("results.json"), &res)?;
+    let md = out.join("results.md");
+    std::fs::write(&md, markdown_table(&res)).map_err(|e| LlmError::io(&md, e))?;
+    Ok(res)
+}
