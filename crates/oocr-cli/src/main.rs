@@ -1,12 +1,56 @@
-//! The `oocr` binary.
-use clap::Parser;
+//! The `oocr` binary: train, inspect and reproduce out-of-context reasoning in transformers.
 
-/// oocr: out-of-context reasoning in transformers, reproduced.
+mod bench;
+mod config_args;
+mod progress;
+mod task_cmd;
+mod train_cmd;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// oocr: out-of-context reasoning in transformers (Huang et al., NeurIPS 2025), reproduced.
 #[derive(Parser)]
-#[command(name = "oocr", version)]
-struct Cli {}
+#[command(name = "oocr", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+#[derive(Subcommand)]
+enum Command {
+    /// Train the one-layer linear-attention transformer on the symbolic task into a run folder.
+    Train(train_cmd::TrainArgs),
+    /// Write the symbolic task (vocab.json and the four blocks as JSONL).
+    Task(task_cmd::TaskArgs),
+    /// List the built-in presets with their values.
+    Presets,
+    /// Time a full-batch training step (µs/step) on presets.
+    Bench(bench::BenchArgs),
+}
+
+/// Prints to stdout, ignoring a closed pipe (`oocr ... | head` must not panic).
+pub fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Train(a) => train_cmd::run(a),
+        Command::Task(a) => task_cmd::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Presets => {
+            for p in oocr_core::presets::all() {
+                say(&format!(
+                    "# {}: {}\n{}",
+                    p.name,
+                    p.description,
+                    p.config.to_toml_string()
+                ));
+            }
+            Ok(())
+        }
+    }
 }

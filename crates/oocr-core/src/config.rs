@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration of one training run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The symbolic task.
@@ -177,16 +177,6 @@ impl Default for TrainConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            task: TaskConfig::default(),
-            model: ModelConfig::default(),
-            train: TrainConfig::default(),
-        }
-    }
-}
-
 impl TaskConfig {
     /// Vocabulary size M = |S| + |R| + |A| + 1 (EOS) + noise tokens.
     pub fn vocab_size(&self) -> usize {
@@ -219,7 +209,14 @@ impl Config {
     pub fn from_value(value: toml::Value) -> Result<Config> {
         let cfg: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
-            Error::config(if key == "." { "(top level)".into() } else { key }, e.inner().to_string())
+            Error::config(
+                if key == "." {
+                    "(top level)".into()
+                } else {
+                    key
+                },
+                e.inner().to_string(),
+            )
         })?;
         cfg.validate()?;
         Ok(cfg)
@@ -260,12 +257,18 @@ impl Config {
             ));
         }
         if t.seq_len < 3 {
-            return Err(Error::config("task.seq_len", "must be at least 3 ([s, r, EOS])"));
+            return Err(Error::config(
+                "task.seq_len",
+                "must be at least 3 ([s, r, EOS])",
+            ));
         }
         if t.seq_len > 3 && t.noise_tokens == 0 {
             return Err(Error::config(
                 "task.noise_tokens",
-                format!("seq_len = {} needs noise_tokens >= 1 to pad with", t.seq_len),
+                format!(
+                    "seq_len = {} needs noise_tokens >= 1 to pad with",
+                    t.seq_len
+                ),
             ));
         }
         if m.d_h == 0 {
@@ -276,7 +279,10 @@ impl Config {
             Embedding::Onehot if m.d != 0 && m.d != vocab => {
                 return Err(Error::config(
                     "model.d",
-                    format!("one-hot embeddings need d = M = {vocab} (or d = 0), got {}", m.d),
+                    format!(
+                        "one-hot embeddings need d = M = {vocab} (or d = 0), got {}",
+                        m.d
+                    ),
                 ))
             }
             Embedding::Orthogonal if m.d != 0 && m.d < vocab => {
@@ -288,7 +294,10 @@ impl Config {
             _ => {}
         }
         if !(tr.lr.is_finite() && tr.lr > 0.0) {
-            return Err(Error::config("train.lr", format!("must be > 0, got {}", tr.lr)));
+            return Err(Error::config(
+                "train.lr",
+                format!("must be > 0, got {}", tr.lr),
+            ));
         }
         if !(tr.weight_decay.is_finite() && tr.weight_decay >= 0.0) {
             return Err(Error::config(

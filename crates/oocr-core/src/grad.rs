@@ -8,6 +8,7 @@
 //! ```
 
 use crate::config::{Attention, Param};
+use crate::fastexp::exp_nonpos;
 use crate::model::{Effective, Model};
 use crate::task::Sample;
 use faer::linalg::matmul::matmul;
@@ -38,13 +39,35 @@ pub fn loss(ws: &mut Workspace, samples: &[Sample]) -> f64 {
 /// Cross-entropy of `target` under softmax(`logits`), without modifying them.
 pub fn xent_from_logits(logits: &[f64], target: usize) -> f64 {
     let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let sum: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+    let sum: f64 = logits.iter().map(|l| exp_nonpos(l - max)).sum();
     sum.ln() - (logits[target] - max)
+}
+
+/// Turns `logits` into δ = (softmax − onehot(target)) · scale in place; returns the cross-entropy.
+pub fn xent_delta(logits: &mut [f64], target: usize, scale: f64) -> f64 {
+    let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let shifted_target = logits[target] - max;
+    let mut sum = 0.0;
+    for l in logits.iter_mut() {
+        *l = exp_nonpos(*l - max);
+        sum += *l;
+    }
+    let k = scale / sum;
+    for l in logits.iter_mut() {
+        *l *= k;
+    }
+    logits[target] -= scale;
+    sum.ln() - shifted_target
 }
 
 /// Mean cross-entropy over `samples` and its gradient with respect to `model.params`, written
 /// into `grad` (same layout). Refreshes `ws.eff` first.
-pub fn loss_and_grad(model: &Model, samples: &[Sample], ws: &mut Workspace, grad: &mut [f64]) -> f64 {
+pub fn loss_and_grad(
+    model: &Model,
+    samples: &[Sample],
+    ws: &mut Workspace,
+    grad: &mut [f64],
+) -> f64 {
     model.effective_into(&mut ws.eff);
     let eff = &ws.eff;
     let (nr, nc) = (eff.rows.len(), eff.cols.len());
@@ -60,20 +83,7 @@ pub fn loss_and_grad(model: &Model, samples: &[Sample], ws: &mut Workspace, grad
     let mut total = 0.0;
     for s in samples {
         eff.logits(&s.tokens, &mut ws.logits);
-        let t = s.target - eff.rows.start;
-        total += xent_from_logits(&ws.logits, t);
-        // δ = (softmax − onehot) / N, in place.
-        let max = ws.logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let mut sum = 0.0;
-        for l in ws.logits.iter_mut() {
-            *l = (*l - max).exp();
-            sum += *l;
-        }
-        let scale = inv_n / sum;
-        for l in ws.logits.iter_mut() {
-            *l *= scale;
-        }
-        ws.logits[t] -= inv_n;
+        total += xent_delta(&mut ws.logits, s.target - eff.rows.start, inv_n);
         for &z in &s.tokens {
             if !eff.cols.contains(&z) {
                 continue;
@@ -101,12 +111,27 @@ pub fn loss_and_grad(model: &Model, samples: &[Sample], ws: &mut Workspace, grad
             let gv = MatMut::from_column_major_slice_mut(gv, d, dh);
             let po = model.p_o().subrows(rows.start, nr);
             let pv = model.p_v().subrows(cols.start, nc);
-            matmul(go.subrows_mut(rows.start, nr), Accum::Replace, g, pv, 1.0, Par::Seq);
-            matmul(gv.subrows_mut(cols.start, nc), Accum::Replace, g.transpose(), po, 1.0, Par::Seq);
+            matmul(
+                go.subrows_mut(rows.start, nr),
+                Accum::Replace,
+                g,
+                pv,
+                1.0,
+                Par::Seq,
+            );
+            matmul(
+                gv.subrows_mut(cols.start, nc),
+                Accum::Replace,
+                g.transpose(),
+                po,
+                1.0,
+                Par::Seq,
+            );
         }
         Param::Nonfactorized => {
             let gov = MatMut::from_column_major_slice_mut(&mut grad[..d * d], d, d);
-            gov.submatrix_mut(rows.start, cols.start, nr, nc).copy_from(g);
+            gov.submatrix_mut(rows.start, cols.start, nr, nc)
+                .copy_from(g);
         }
     }
     total * inv_n
@@ -122,7 +147,13 @@ mod tests {
     /// Central finite differences on a random subset of coordinates, against the analytic gradient.
     fn check(sets: &[&str]) {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        let base = ["task.n=3", "task.m_train=1", "task.m_test=2", "model.d_h=5", "train.init_scale=0.5"];
+        let base = [
+            "task.n=3",
+            "task.m_train=1",
+            "task.m_test=2",
+            "model.d_h=5",
+            "train.init_scale=0.5",
+        ];
         let mut all: Vec<String> = base.iter().map(|s| s.to_string()).collect();
         all.extend(sets);
         let cfg = Config::default().with_overrides(&all).unwrap();
@@ -153,7 +184,10 @@ mod tests {
             worst = worst.max((fd - grad[i]).abs() / (1.0 + grad[i].abs()));
         }
         assert!(worst < 1e-7, "{all:?}: worst relative error {worst:e}");
-        assert!(grad.iter().any(|g| g.abs() > 1e-6), "{all:?}: gradient vanished");
+        assert!(
+            grad.iter().any(|g| g.abs() > 1e-6),
+            "{all:?}: gradient vanished"
+        );
     }
 
     #[test]
@@ -166,20 +200,44 @@ mod tests {
     }
     #[test]
     fn nonfactorized_fixed_answers() {
-        check(&["model.param=nonfactorized", "model.embedding=onehot", "model.d=0"]);
+        check(&[
+            "model.param=nonfactorized",
+            "model.embedding=onehot",
+            "model.d=0",
+        ]);
     }
     #[test]
     fn trainable_attention_vocab_softmax() {
-        check(&["model.attention=trainable", "model.softmax=vocab", "model.d=30"]);
-        check(&["model.attention=trainable", "model.softmax=vocab", "model.param=nonfactorized", "model.d=30"]);
+        check(&[
+            "model.attention=trainable",
+            "model.softmax=vocab",
+            "model.d=30",
+        ]);
+        check(&[
+            "model.attention=trainable",
+            "model.softmax=vocab",
+            "model.param=nonfactorized",
+            "model.d=30",
+        ]);
     }
     #[test]
     fn noise_tokens_trainable_attention() {
-        check(&["task.seq_len=8", "task.noise_tokens=3", "model.attention=trainable", "model.d=30", "train.init=authors"]);
+        check(&[
+            "task.seq_len=8",
+            "task.noise_tokens=3",
+            "model.attention=trainable",
+            "model.d=30",
+            "train.init=authors",
+        ]);
     }
     #[test]
     fn symmetric_init() {
-        check(&["model.param=nonfactorized", "model.attention=trainable", "train.init=symmetric", "model.d=30"]);
+        check(&[
+            "model.param=nonfactorized",
+            "model.attention=trainable",
+            "train.init=symmetric",
+            "model.d=30",
+        ]);
     }
 
     #[test]

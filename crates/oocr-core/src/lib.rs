@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod error;
+pub mod fastexp;
 pub mod grad;
 pub mod init;
 pub mod model;
@@ -19,3 +20,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 pub use model::Model;
 pub use task::{Block, Sample, Task};
+pub mod metrics;
+pub mod optim;
+pub mod run;
+pub mod train;

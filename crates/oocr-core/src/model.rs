@@ -163,6 +163,33 @@ impl Model {
         self.cols.clone()
     }
 
+    /// Flat index ranges of `params` that can receive a non-zero gradient (factor rows of the
+    /// output and context tokens, the W̃ block, κ). Every other entry has an exactly zero gradient.
+    pub fn active_ranges(&self) -> Vec<Range<usize>> {
+        let (d, dh) = (self.d, self.d_h);
+        let mut out = Vec::new();
+        match self.param {
+            Param::Factorized => {
+                for k in 0..dh {
+                    out.push(k * d + self.rows.start..k * d + self.rows.end);
+                }
+                for k in 0..dh {
+                    let base = d * dh + k * d;
+                    out.push(base + self.cols.start..base + self.cols.end);
+                }
+            }
+            Param::Nonfactorized => {
+                for c in self.cols.clone() {
+                    out.push(c * d + self.rows.start..c * d + self.rows.end);
+                }
+            }
+        }
+        if self.attention == Attention::Trainable {
+            out.push(self.n_weights()..self.params.len());
+        }
+        out
+    }
+
     /// Computes W̃[rows, cols] and κ into `eff` (reusing its buffers).
     pub fn effective_into(&self, eff: &mut Effective) {
         let (rows, cols) = (self.rows.clone(), self.cols.clone());
@@ -191,7 +218,9 @@ impl Model {
                 matmul(dst, Accum::Replace, o, v.transpose(), 1.0, Par::Seq);
             }
             Param::Nonfactorized => {
-                let src = self.p_ov().submatrix(rows.start, cols.start, rows.len(), cols.len());
+                let src = self
+                    .p_ov()
+                    .submatrix(rows.start, cols.start, rows.len(), cols.len());
                 let mut dst = dst;
                 dst.copy_from(src);
             }

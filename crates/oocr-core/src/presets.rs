@@ -5,8 +5,14 @@ use crate::error::{Error, Result};
 
 /// (name, TOML text) of every built-in preset.
 pub const PRESETS: &[(&str, &str)] = &[
-    ("paper-factorized", include_str!("../presets/paper-factorized.toml")),
-    ("paper-nonfactorized", include_str!("../presets/paper-nonfactorized.toml")),
+    (
+        "paper-factorized",
+        include_str!("../presets/paper-factorized.toml"),
+    ),
+    (
+        "paper-nonfactorized",
+        include_str!("../presets/paper-nonfactorized.toml"),
+    ),
     ("authors-code", include_str!("../presets/authors-code.toml")),
     ("theorem2", include_str!("../presets/theorem2.toml")),
 ];

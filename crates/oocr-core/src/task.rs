@@ -242,18 +242,27 @@ mod tests {
         assert_eq!(t.token_name(20), "s_1_2");
         assert_eq!(t.token_name(79), "s_20_4");
         for s in &t.samples {
-            let want = if s.relation == t.r1() { t.fact(s.pair) } else { t.implication(s.pair) };
+            let want = if s.relation == t.r1() {
+                t.fact(s.pair)
+            } else {
+                t.implication(s.pair)
+            };
             assert_eq!(s.target, want);
             assert_eq!(t.subject_pair(s.subject).0, s.pair);
             assert_eq!(s.tokens, vec![s.subject, s.relation, t.eos()]);
         }
-        let names: std::collections::HashSet<_> = (0..t.vocab_size()).map(|z| t.token_name(z)).collect();
+        let names: std::collections::HashSet<_> =
+            (0..t.vocab_size()).map(|z| t.token_name(z)).collect();
         assert_eq!(names.len(), t.vocab_size());
     }
 
     #[test]
     fn noise_variant() {
-        let cfg = TaskConfig { seq_len: 16, noise_tokens: 5, ..TaskConfig::default() };
+        let cfg = TaskConfig {
+            seq_len: 16,
+            noise_tokens: 5,
+            ..TaskConfig::default()
+        };
         let t = Task::new(&cfg, 7);
         assert_eq!(t.vocab_size(), 128);
         for s in &t.samples {

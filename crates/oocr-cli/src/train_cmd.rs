@@ -1,0 +1,93 @@
+//! `oocr train`: one training run into a run folder.
+
+use crate::config_args::ConfigArgs;
+use crate::progress::bar;
+use anyhow::{Context, Result};
+use oocr_core::metrics::Metrics;
+use oocr_core::run::RunDir;
+use oocr_core::train::{train, Observer, Record};
+use std::path::PathBuf;
+
+/// Arguments of `oocr train`.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    /// Config source and overrides.
+    pub config: ConfigArgs,
+    /// Run folder to create (config.toml, metrics.jsonl, summary.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Overwrite an existing, non-empty run folder.
+    #[arg(long)]
+    pub force: bool,
+}
+
+struct Progress {
+    run: RunDir,
+    bar: indicatif::ProgressBar,
+}
+
+impl Observer for Progress {
+    fn on_step(&mut self, step: usize, loss: f64) {
+        if step.is_multiple_of(64) {
+            self.bar.set_position(step as u64);
+            self.bar.set_message(format!("train loss {loss:.3e}"));
+        }
+    }
+    fn on_record(&mut self, record: &Record) -> oocr_core::Result<()> {
+        self.run.append(record)
+    }
+}
+
+/// Runs `oocr train`.
+pub fn run(args: TrainArgs) -> Result<()> {
+    let cfg = args.config.resolve()?;
+    let run = RunDir::create(&args.out, &cfg, args.force)?;
+    let mut obs = Progress {
+        run,
+        bar: bar(cfg.train.steps as u64, "train"),
+    };
+    let outcome = train(&cfg, None, &mut obs).with_context(|| {
+        format!(
+            "training stopped; metrics so far are in {}",
+            args.out.join("metrics.jsonl").display()
+        )
+    })?;
+    obs.bar.finish_and_clear();
+    obs.run.finish(&cfg, &outcome)?;
+    crate::say(&format_summary(
+        outcome.final_metrics(),
+        cfg.train.steps,
+        outcome.elapsed_s,
+    ));
+    crate::say(&format!("run folder: {}", args.out.display()));
+    Ok(())
+}
+
+/// A short human-readable table of the final metrics.
+pub fn format_summary(m: &Metrics, steps: usize, secs: f64) -> String {
+    let mut s = format!("after {steps} steps ({secs:.2} s):\n");
+    let rows: [(&str, f64); 11] = [
+        ("train loss", m.train_loss),
+        ("test loss", m.test_loss),
+        ("test accuracy", m.test_accuracy),
+        ("test mean rank", m.test_mean_rank),
+        ("loss train facts", m.loss_train_facts),
+        ("loss train implications", m.loss_train_implications),
+        ("loss test facts", m.loss_test_facts),
+        ("loss test implications", m.loss_test_implications),
+        ("margin train min", m.margin_train_min),
+        (
+            "margin test vs implications",
+            m.margin_test_vs_implications_min,
+        ),
+        ("margin test vs facts", m.margin_test_vs_facts_min),
+    ];
+    for (k, v) in rows {
+        s += &format!("  {k:<28} {v:.4}\n");
+    }
+    s += &format!("  {:<28} {:.4}\n", "nuclear norm W_OV", m.nuclear_norm);
+    s += &format!("  {:<28} {:.4}\n", "frobenius norm W_OV", m.frobenius_norm);
+    s += &format!("  {:<28} {}", "rank W_OV", m.rank);
+    s
+}

@@ -1,0 +1,238 @@
+//! The trainer: full-batch optimization of the model on D_train, with metrics every `log_every` steps.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::grad::{loss_and_grad, Workspace};
+use crate::init::initialize;
+use crate::metrics::{evaluate, Metrics, SvmReference};
+use crate::model::Model;
+use crate::optim::Optim;
+use crate::task::Task;
+use serde::Serialize;
+use std::time::Instant;
+
+/// One logged point: the step (number of updates so far) and the metrics there.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    /// Optimizer steps taken.
+    pub step: usize,
+    /// Metrics at that step.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+}
+
+/// Receives progress and logged records during training.
+pub trait Observer {
+    /// Called after every optimizer step.
+    fn on_step(&mut self, _step: usize, _train_loss: f64) {}
+    /// Called at every logged step (0, every `log_every`, and the last); an error stops training.
+    fn on_record(&mut self, _record: &Record) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// An observer that does nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Everything a finished run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The task trained on.
+    pub task: Task,
+    /// The trained model.
+    pub model: Model,
+    /// Every logged record, the final one last.
+    pub records: Vec<Record>,
+    /// Wall-clock seconds of the training loop (metrics included).
+    pub elapsed_s: f64,
+}
+
+impl Outcome {
+    /// The metrics after the last step.
+    pub fn final_metrics(&self) -> &Metrics {
+        &self
+            .records
+            .last()
+            .expect("at least the initial record")
+            .metrics
+    }
+}
+
+/// The task and the initialized model of `cfg`, before any step.
+pub fn setup(cfg: &Config) -> (Task, Model) {
+    let task = Task::new(&cfg.task, cfg.train.seed);
+    let mut model = Model::zeros(cfg, &task);
+    initialize(&mut model, &cfg.train, &task);
+    (task, model)
+}
+
+/// Trains `cfg` from scratch. `svm`, when given, adds the cosine alignments to every record.
+/// A non-finite loss or gradient stops the run with [`Error::Diverged`] (records logged so far
+/// have already been handed to `observer`).
+pub fn train(
+    cfg: &Config,
+    svm: Option<&SvmReference>,
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    let start = Instant::now();
+    let (task, mut model) = setup(cfg);
+    let mut opt = Optim::new(&cfg.train, model.params.len());
+    let mut ws = Workspace::default();
+    let mut grad = vec![0.0; model.params.len()];
+    let mut records = Vec::new();
+    let (steps, every) = (cfg.train.steps, cfg.train.log_every);
+    let active = model.active_ranges();
+    log(0, &model, &task, svm, observer, &mut records)?;
+    for step in 1..=steps {
+        let loss = loss_and_grad(&model, task.train_samples(), &mut ws, &mut grad);
+        if !loss.is_finite() {
+            return Err(Error::Diverged {
+                step,
+                what: "the train loss".into(),
+            });
+        }
+        if !active
+            .iter()
+            .all(|r| grad[r.clone()].iter().all(|g| g.is_finite()))
+        {
+            return Err(Error::Diverged {
+                step,
+                what: "the gradient".into(),
+            });
+        }
+        opt.step_active(&mut model.params, &grad, &active);
+        observer.on_step(step, loss);
+        if step.is_multiple_of(every) || step == steps {
+            log(step, &model, &task, svm, observer, &mut records)?;
+            let last = &records.last().expect("just logged").metrics;
+            if !last.train_loss.is_finite() {
+                return Err(Error::Diverged {
+                    step,
+                    what: "the train loss".into(),
+                });
+            }
+        }
+    }
+    Ok(Outcome {
+        task,
+        model,
+        records,
+        elapsed_s: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn log(
+    step: usize,
+    model: &Model,
+    task: &Task,
+    svm: Option<&SvmReference>,
+    observer: &mut dyn Observer,
+    records: &mut Vec<Record>,
+) -> Result<()> {
+    let record = Record {
+        step,
+        metrics: evaluate(model, task, svm),
+    };
+    observer.on_record(&record)?;
+    records.push(record);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(sets: &[&str]) -> Config {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Config::default().with_overrides(&sets).unwrap()
+    }
+
+    #[test]
+    fn same_seed_is_bit_identical() {
+        let cfg = small(&[
+            "task.n=5",
+            "model.d=0",
+            "model.embedding=onehot",
+            "model.d_h=8",
+            "train.steps=50",
+            "train.log_every=10",
+        ]);
+        let a = train(&cfg, None, &mut Silent).unwrap();
+        let b = train(&cfg, None, &mut Silent).unwrap();
+        assert_eq!(a.model.params, b.model.params);
+        assert_eq!(a.final_metrics(), b.final_metrics());
+        assert_eq!(a.records.len(), 6);
+        let c = train(
+            &small(&[
+                "task.n=5",
+                "model.d=0",
+                "model.embedding=onehot",
+                "model.d_h=8",
+                "train.steps=50",
+                "train.seed=1",
+            ]),
+            None,
+            &mut Silent,
+        )
+        .unwrap();
+        assert_ne!(a.model.params, c.model.params);
+    }
+
+    #[test]
+    fn active_ranges_hold_every_nonzero_gradient() {
+        use crate::grad::{loss_and_grad, Workspace};
+        for sets in [
+            vec!["task.n=4", "model.d=40", "model.d_h=6"],
+            vec!["task.n=4", "model.d=40", "model.param=nonfactorized"],
+            vec![
+                "task.n=4",
+                "model.d=40",
+                "model.attention=trainable",
+                "model.softmax=vocab",
+                "task.seq_len=6",
+                "task.noise_tokens=2",
+            ],
+        ] {
+            let cfg = small(&sets);
+            let (task, model) = setup(&cfg);
+            let mut grad = vec![f64::NAN; model.params.len()];
+            grad.fill(0.0);
+            loss_and_grad(
+                &model,
+                task.train_samples(),
+                &mut Workspace::default(),
+                &mut grad,
+            );
+            let mut inside = vec![false; grad.len()];
+            for r in model.active_ranges() {
+                inside[r].fill(true);
+            }
+            assert!(
+                grad.iter().zip(&inside).all(|(g, &i)| i || *g == 0.0),
+                "{sets:?}"
+            );
+            assert!(grad.iter().any(|g| *g != 0.0));
+        }
+    }
+
+    #[test]
+    fn divergence_is_reported() {
+        let cfg = small(&[
+            "task.n=3",
+            "model.d=0",
+            "model.embedding=onehot",
+            "model.d_h=4",
+            "train.lr=1e6",
+            "train.init_scale=1.0",
+            "train.steps=200",
+        ]);
+        match train(&cfg, None, &mut Silent) {
+            Err(Error::Diverged { step, .. }) => assert!(step >= 1),
+            other => panic!(
+                "expected divergence, got {:?}",
+                other.map(|o| o.final_metrics().train_loss)
+            ),
+        }
+    }
+}
