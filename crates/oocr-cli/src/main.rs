@@ -3,6 +3,7 @@
 mod bench;
 mod config_args;
 mod progress;
+mod svm;
 mod task_cmd;
 mod train_cmd;
 
@@ -27,6 +28,8 @@ enum Command {
     Presets,
     /// Time a full-batch training step (µs/step) on presets.
     Bench(bench::BenchArgs),
+    /// Solve the nuclear- or Frobenius-norm max-margin program of a task, with a duality-gap certificate.
+    Svm(svm::SvmArgs),
 }
 
 /// Prints to stdout, ignoring a closed pipe (`oocr ... | head` must not panic).
@@ -41,6 +44,7 @@ fn main() -> Result<()> {
         Command::Train(a) => train_cmd::run(a),
         Command::Task(a) => task_cmd::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Svm(a) => svm::run(a),
         Command::Presets => {
             for p in oocr_core::presets::all() {
                 say(&format!(

@@ -47,7 +47,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         run,
         bar: bar(cfg.train.steps as u64, "train"),
     };
-    let outcome = train(&cfg, None, &mut obs).with_context(|| {
+    // With fixed attention, both max-margin solutions are solved once for the cosine metrics.
+    let svm = oocr_core::svm::reference_for(&cfg).context("solving the SVM reference")?;
+    let outcome = train(&cfg, svm.as_ref(), &mut obs).with_context(|| {
         format!(
             "training stopped; metrics so far are in {}",
             args.out.join("metrics.jsonl").display()

@@ -2,7 +2,8 @@
 //! the closed form over many task sizes, and agreement between independent methods.
 
 use oocr_core::config::TaskConfig;
-use oocr_core::svm::{cosine, margins, solve, Method, Norm, SolveOptions, Status};
+use oocr_core::metrics::cosine;
+use oocr_core::svm::{margins, solve, Method, Norm, SolveOptions, Status};
 use oocr_core::{theory, Task};
 
 fn task(n: usize, m_train: usize, m_test: usize) -> Task {

@@ -24,7 +24,9 @@ pub mod nuclear;
 pub mod sdp;
 pub mod symmetric;
 
+use crate::config::{Attention, Config};
 use crate::error::{Error, Result};
+use crate::metrics::SvmReference;
 use crate::task::{Block, Task};
 use certificate::Certificate;
 use constraints::Constraints;
@@ -252,53 +254,21 @@ pub fn margins(task: &Task, w: MatRef<'_, f64>) -> Margins {
     }
 }
 
-/// Cosine ⟨a, b⟩ / (‖a‖_F ‖b‖_F) of two equal-shape matrices (0 when either is zero).
-pub fn cosine(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
-    assert_eq!(
-        a.shape(),
-        b.shape(),
-        "cosine of matrices of different shapes"
-    );
-    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for j in 0..a.ncols() {
-        for i in 0..a.nrows() {
-            ab += a[(i, j)] * b[(i, j)];
-            aa += a[(i, j)] * a[(i, j)];
-            bb += b[(i, j)] * b[(i, j)];
-        }
-    }
-    if aa == 0.0 || bb == 0.0 {
-        0.0
-    } else {
-        ab / (aa.sqrt() * bb.sqrt())
-    }
+/// Both SVM solutions of `task`, the reference a fixed-attention run is compared against
+/// (`cos_nuclear_svm`, `cos_frobenius_svm`). The exact reduced method: milliseconds.
+pub fn reference(task: &Task) -> Result<SvmReference> {
+    let opts = SolveOptions::default();
+    Ok(SvmReference {
+        nuclear: solve(task, Norm::Nuclear, &opts)?.w,
+        frobenius: solve(task, Norm::Frobenius, &opts)?.w,
+    })
 }
 
-/// Both SVM solutions of one task, for measuring how training aligns with them.
-#[derive(Debug, Clone)]
-pub struct SvmReference {
-    /// The minimum-nuclear-norm solution.
-    pub nuclear: Mat<f64>,
-    /// The minimum-Frobenius-norm solution.
-    pub frobenius: Mat<f64>,
-}
-
-impl SvmReference {
-    /// Solves both programs on `task` (the exact reduced method: milliseconds).
-    pub fn solve(task: &Task) -> Result<SvmReference> {
-        let opts = SolveOptions::default();
-        Ok(SvmReference {
-            nuclear: solve(task, Norm::Nuclear, &opts)?.w,
-            frobenius: solve(task, Norm::Frobenius, &opts)?.w,
-        })
-    }
-
-    /// (cos with the nuclear solution, cos with the Frobenius solution) of `w`
-    /// (`Model::w_answers_context`).
-    pub fn cosines(&self, w: MatRef<'_, f64>) -> (f64, f64) {
-        (
-            cosine(w, self.nuclear.as_ref()),
-            cosine(w, self.frobenius.as_ref()),
-        )
+/// The reference for a run of `cfg`: `Some` with fixed attention (where the programs describe the
+/// limit of training), `None` with trainable attention (the cosines are then null).
+pub fn reference_for(cfg: &Config) -> Result<Option<SvmReference>> {
+    match cfg.model.attention {
+        Attention::Fixed => Ok(Some(reference(&Task::new(&cfg.task, cfg.train.seed))?)),
+        Attention::Trainable => Ok(None),
     }
 }
