@@ -2,6 +2,8 @@
 
 mod bench;
 mod config_args;
+#[cfg(feature = "llm")]
+mod llm;
 mod progress;
 mod svm;
 mod task_cmd;
@@ -20,6 +22,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// LLM knowledge injection (paper Sec. 2): datasets, fine-tuning (full or LoRA), mean ranks.
+    #[cfg(feature = "llm")]
+    #[command(subcommand)]
+    Llm(llm::LlmCmd),
     /// Train the one-layer linear-attention transformer on the symbolic task into a run folder.
     Train(train_cmd::TrainArgs),
     /// Write the symbolic task (vocab.json and the four blocks as JSONL).
@@ -41,6 +47,8 @@ pub fn say(text: &str) {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        #[cfg(feature = "llm")]
+        Command::Llm(c) => llm::run(c),
         Command::Train(a) => train_cmd::run(a),
         Command::Task(a) => task_cmd::run(a),
         Command::Bench(a) => bench::run(a),

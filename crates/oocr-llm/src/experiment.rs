@@ -40,12 +40,14 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// Defaults of `oocr llm run` for a method: full fine-tuning 8 epochs at lr 3e-5; LoRA 8 epochs
-    /// at lr 1e-3; batch 8; AdamW without weight decay, gradient norm clipped at 1.
+    /// Defaults of `oocr llm run` for a method, chosen so that SmolLM2-135M learns the facts
+    /// (answer loss < 0.1) on all five associations within 30 minutes on 2 CPU cores: full
+    /// fine-tuning 8 epochs at lr 1e-4; LoRA 10 epochs at lr 1e-3; batch 8; AdamW without weight
+    /// decay, gradient norm clipped at 1.
     pub fn defaults(model: PathBuf, assoc: String, method: Method) -> Self {
-        let lr = match method {
-            Method::Full => 3e-5,
-            Method::Lora(_) => 1e-3,
+        let (epochs, lr) = match method {
+            Method::Full => (8, 1e-4),
+            Method::Lora(_) => (10, 1e-3),
         };
         RunConfig {
             model,
@@ -53,7 +55,7 @@ impl RunConfig {
             assoc,
             method,
             train: TrainConfig {
-                epochs: 8,
+                epochs,
                 batch_size: 8,
                 seed: 0,
             },
