@@ -29,12 +29,29 @@ pub struct Batch {
     pub n_tokens: usize,
 }
 
-fn inputs(ids: Vec<u32>, pos: Vec<f32>, mask: Vec<f32>, b: usize, t: usize) -> Result<Inputs> {
+/// Assemble a batch from flat `(b, t)` ids and positions, a flat `(b, 1, t, t)` mask and the target rows.
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    ids: Vec<u32>,
+    pos: Vec<f32>,
+    mask: Vec<f32>,
+    (b, t): (usize, usize),
+    rows: Vec<u32>,
+    targets: Vec<u32>,
+    n_tokens: usize,
+) -> Result<Batch> {
     let dev = Device::Cpu;
-    Ok(Inputs {
-        ids: Tensor::from_vec(ids, (b, t), &dev)?,
-        positions: Tensor::from_vec(pos, (b, t), &dev)?,
-        mask: Tensor::from_vec(mask, (b, 1, t, t), &dev)?,
+    let n_targets = rows.len();
+    Ok(Batch {
+        inputs: Inputs {
+            ids: Tensor::from_vec(ids, (b, t), &dev)?,
+            positions: Tensor::from_vec(pos, (b, t), &dev)?,
+            mask: Tensor::from_vec(mask, (b, 1, t, t), &dev)?,
+        },
+        rows: Tensor::from_vec(rows, n_targets, &dev)?,
+        targets: Tensor::from_vec(targets, n_targets, &dev)?,
+        n_targets,
+        n_tokens,
     })
 }
 
@@ -65,15 +82,7 @@ pub fn training_batch(examples: &[&Example], pad: u32) -> Result<Batch> {
         }
     }
     let pos: Vec<f32> = (0..b).flat_map(|_| (0..t).map(|p| p as f32)).collect();
-    let n_targets = rows.len();
-    let dev = Device::Cpu;
-    Ok(Batch {
-        inputs: inputs(ids, pos, mask, b, t)?,
-        rows: Tensor::from_vec(rows, n_targets, &dev)?,
-        targets: Tensor::from_vec(targets, n_targets, &dev)?,
-        n_targets,
-        n_tokens,
-    })
+    assemble(ids, pos, mask, (b, t), rows, targets, n_tokens)
 }
 
 /// A packed scoring batch: sequence `i` is `prompts[i]` followed by every candidate of
@@ -118,15 +127,7 @@ pub fn scoring_batch(prompts: &[&[u32]], candidates: &[Vec<u32>], pad: u32) -> R
             start += c.len();
         }
     }
-    let n_targets = rows.len();
-    let dev = Device::Cpu;
-    Ok(Batch {
-        inputs: inputs(ids, pos, mask, b, t)?,
-        rows: Tensor::from_vec(rows, n_targets, &dev)?,
-        targets: Tensor::from_vec(targets, n_targets, &dev)?,
-        n_targets,
-        n_tokens,
-    })
+    assemble(ids, pos, mask, (b, t), rows, targets, n_tokens)
 }
 
 #[cfg(test)]

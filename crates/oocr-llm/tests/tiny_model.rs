@@ -9,7 +9,7 @@ use oocr_llm::batch::{scoring_batch, training_batch, Example};
 use oocr_llm::dataset::{association, Dataset, DatasetConfig};
 use oocr_llm::experiment::{encode_train, run, RunConfig};
 use oocr_llm::lora::{make_trainable, LoraConfig, Method};
-use oocr_llm::optim::{AdamW, AdamWConfig};
+use oocr_llm::optim::{AdamW, AdamWConfig, Param};
 use oocr_llm::train::{batch_loss, train, TrainConfig};
 use oocr_llm::{load, LoadedModel};
 
@@ -141,6 +141,24 @@ fn tiny_examples(lm: &LoadedModel) -> Vec<Example> {
     encode_train(lm, &ds).unwrap()
 }
 
+fn assert_all_nonzero(params: &[Param], grads: &candle_core::backprop::GradStore, what: &str) {
+    for (i, p) in params.iter().enumerate() {
+        let g = p.grad(grads).unwrap();
+        let n = g
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            n > 0.0,
+            "{what}: parameter {i} ({:?}) has a zero gradient",
+            p.var.dims()
+        );
+    }
+}
+
 #[test]
 fn every_trainable_parameter_gets_a_nonzero_gradient() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,22 +171,7 @@ fn every_trainable_parameter_gets_a_nonzero_gradient() {
     assert_eq!(params.len(), 1 + LAYERS * 9 + 1 + 1);
     let (loss, _) = batch_loss(&full, &batch, 0).unwrap();
     let grads = loss.backward().unwrap();
-    for (i, p) in params.iter().enumerate() {
-        let n = p
-            .grad(&grads)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(
-            n > 0.0,
-            "full FT: parameter {i} ({:?}) has a zero gradient",
-            p.var.dims()
-        );
-    }
+    assert_all_nonzero(&params, &grads, "full FT");
 
     let mut lora = lm.model.clone();
     let params = make_trainable(&mut lora, &Method::Lora(LoraConfig::new(2)), 0).unwrap();
@@ -186,18 +189,7 @@ fn every_trainable_parameter_gets_a_nonzero_gradient() {
     opt.step(&loss.backward().unwrap()).unwrap();
     let (loss, _) = batch_loss(&lora, &batch, 0).unwrap();
     let grads = loss.backward().unwrap();
-    for (i, p) in params.iter().enumerate() {
-        let n = p
-            .grad(&grads)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(n > 0.0, "LoRA: adapter {i} has a zero gradient");
-    }
+    assert_all_nonzero(&params, &grads, "LoRA");
     // The frozen base weights get none.
     assert!(grads.get(&lora.embed).is_none());
     assert!(grads.get(&lora.blocks[0].q.weight).is_none());
