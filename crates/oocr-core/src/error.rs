@@ -59,6 +59,22 @@ pub enum Error {
     /// A solver failure.
     #[error("solver: {0}")]
     Solver(String),
+    /// A sweep grid file that cannot be used (checked before any run).
+    #[error("grid {source_name}: {msg}")]
+    Grid {
+        /// The grid file.
+        source_name: String,
+        /// What is wrong with it.
+        msg: String,
+    },
+    /// A `--shard I/N` value that is not 1 <= I <= N.
+    #[error("--shard `{value}`: {msg}")]
+    Shard {
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        msg: String,
+    },
 }
 
 /// Result alias of oocr-core.

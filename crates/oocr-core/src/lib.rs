@@ -24,3 +24,5 @@ pub mod metrics;
 pub mod optim;
 pub mod run;
 pub mod train;
+pub mod aggregate;
+pub mod sweep;
