@@ -3,26 +3,26 @@
 //!
 //! Data flows one way: [`task`] → [`model`] → [`train`] → [`metrics`] → run folder ([`run`]).
 
+pub mod aggregate;
 pub mod config;
 pub mod error;
 pub mod fastexp;
 pub mod grad;
 pub mod init;
+pub mod metrics;
 pub mod model;
+pub mod optim;
 pub mod presets;
 pub mod rank;
 pub mod rng;
+pub mod run;
 pub mod svm;
+pub mod sweep;
 pub mod task;
 pub mod theory;
+pub mod train;
 
 pub use config::Config;
 pub use error::{Error, Result};
 pub use model::Model;
 pub use task::{Block, Sample, Task};
-pub mod metrics;
-pub mod optim;
-pub mod run;
-pub mod train;
-pub mod aggregate;
-pub mod sweep;

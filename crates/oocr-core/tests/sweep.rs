@@ -145,7 +145,10 @@ fn an_interrupted_sweep_completes_on_rerun() {
         "{\"step\":0}\n{\"step\":10,\"train_lo",
     )
     .unwrap();
-    assert_eq!(aggregate(&out).unwrap().unfinished, std::slice::from_ref(&p1));
+    assert_eq!(
+        aggregate(&out).unwrap().unfinished,
+        std::slice::from_ref(&p1)
+    );
 
     let report = run(&sweep, &out, Shard::ALL);
     assert_eq!(report.count(Status::Skipped), 5);
