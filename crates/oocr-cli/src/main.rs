@@ -5,6 +5,7 @@ mod config_args;
 #[cfg(feature = "llm")]
 mod llm;
 mod progress;
+mod reproduce_cmd;
 mod svm;
 mod task_cmd;
 mod train_cmd;
@@ -26,6 +27,8 @@ enum Command {
     #[cfg(feature = "llm")]
     #[command(subcommand)]
     Llm(llm::LlmCmd),
+    /// Rerun the paper's Sections 3–4: figures, report.md/.html, claims.json; prints the claims table.
+    Reproduce(reproduce_cmd::ReproduceArgs),
     /// Train the one-layer linear-attention transformer on the symbolic task into a run folder.
     Train(train_cmd::TrainArgs),
     /// Write the symbolic task (vocab.json and the four blocks as JSONL).
@@ -49,6 +52,7 @@ fn main() -> Result<()> {
     match cli.command {
         #[cfg(feature = "llm")]
         Command::Llm(c) => llm::run(c),
+        Command::Reproduce(a) => reproduce_cmd::run(a),
         Command::Train(a) => train_cmd::run(a),
         Command::Task(a) => task_cmd::run(a),
         Command::Bench(a) => bench::run(a),
