@@ -1,5 +1,6 @@
 //! The `oocr` binary: train, inspect and reproduce out-of-context reasoning in transformers.
 
+mod aggregate_cmd;
 mod bench;
 mod config_args;
 #[cfg(feature = "llm")]
@@ -7,6 +8,7 @@ mod llm;
 mod progress;
 mod reproduce_cmd;
 mod svm;
+mod sweep_cmd;
 mod task_cmd;
 mod train_cmd;
 
@@ -39,6 +41,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Solve the nuclear- or Frobenius-norm max-margin program of a task, with a duality-gap certificate.
     Svm(svm::SvmArgs),
+    /// Train every point of a grid file (or one --shard I/N of it); finished points are skipped.
+    Sweep(sweep_cmd::SweepArgs),
+    /// One row per grid point of a sweep folder: mean ± std over seeds, as CSV or Markdown.
+    Aggregate(aggregate_cmd::AggregateArgs),
 }
 
 /// Prints to stdout, ignoring a closed pipe (`oocr ... | head` must not panic).
@@ -57,6 +63,8 @@ fn main() -> Result<()> {
         Command::Task(a) => task_cmd::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Svm(a) => svm::run(a),
+        Command::Sweep(a) => sweep_cmd::run(a),
+        Command::Aggregate(a) => aggregate_cmd::run(a),
         Command::Presets => {
             for p in oocr_core::presets::all() {
                 say(&format!(

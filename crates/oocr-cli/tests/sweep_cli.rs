@@ -1,0 +1,130 @@
+//! `oocr sweep` and `oocr aggregate` end to end: bad grids and shards are refused before any run,
+//! a sweep resumes, a failing point makes the exit status non-zero after the others finished.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn oocr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_oocr"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A grid of 4 points (2 learning rates × 2 seeds) on a 4-pair task; `extra` adds grid keys.
+fn write_grid(dir: &Path, extra: &str) -> String {
+    let grid = dir.join("grid.toml");
+    std::fs::write(
+        &grid,
+        format!(
+            "preset = \"paper-factorized\"\nseeds = [0, 1]\n[grid]\n\"task.n\" = [4]\n\
+             \"train.steps\" = [30]\n\"train.log_every\" = [10]\n{extra}"
+        ),
+    )
+    .unwrap();
+    grid.to_str().unwrap().to_string()
+}
+
+#[test]
+fn bad_grids_and_shards_are_refused_before_any_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let out_s = out.to_str().unwrap();
+    let grid = write_grid(dir.path(), "\"train.lr\" = [0.5, 1.0]\n");
+    for (shard, needle) in [("0/2", "0/2"), ("3/2", "3/2"), ("x", "`x`")] {
+        let o = oocr(&["sweep", "--grid", &grid, "--out", out_s, "--shard", shard]);
+        assert!(!o.status.success());
+        assert!(text(&o).contains(needle), "{}", text(&o));
+    }
+    let bad = write_grid(dir.path(), "\"train.lr\" = []\n");
+    let o = oocr(&["sweep", "--grid", &bad, "--out", out_s]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("`train.lr` has an empty list"),
+        "{}",
+        text(&o)
+    );
+    let bad = write_grid(dir.path(), "\"train.lr\" = [0.5, -1]\n");
+    let o = oocr(&["sweep", "--grid", &bad, "--out", out_s]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("point 2 (") && text(&o).contains("config key `train.lr`"),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.exists(), "nothing is written for a refused sweep");
+}
+
+#[test]
+fn sweep_resumes_and_aggregate_writes_csv_and_markdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let out_s = out.to_str().unwrap();
+    let grid = write_grid(dir.path(), "\"train.lr\" = [0.5, 1.0]\n");
+    let o = oocr(&[
+        "sweep", "--grid", &grid, "--out", out_s, "--shard", "2/3", "--jobs", "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("1 done, 0 skipped, 0 failed"),
+        "{}",
+        text(&o)
+    );
+    let o = oocr(&["sweep", "--grid", &grid, "--out", out_s]);
+    assert!(
+        text(&o).contains("3 done, 1 skipped, 0 failed"),
+        "{}",
+        text(&o)
+    );
+    let (csv, md) = (dir.path().join("r.csv"), dir.path().join("r.md"));
+    let o = oocr(&[
+        "aggregate",
+        out_s,
+        "--out",
+        csv.to_str().unwrap(),
+        "--out",
+        md.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = std::fs::read_to_string(csv).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.starts_with("train.lr,runs,failed,seeds,train_loss_mean"));
+    assert!(csv.lines().nth(1).unwrap().starts_with("0.5,2,0,0 1,"));
+    assert!(std::fs::read_to_string(md).unwrap().contains(" ± "));
+    let o = oocr(&["aggregate", out_s, "--out", "r.txt"]);
+    assert!(!o.status.success() && text(&o).contains("r.txt"));
+}
+
+#[test]
+fn a_failing_point_fails_the_command_after_the_others_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    // lr 1e8 with unit-scale init diverges within a few steps; lr 0.5 trains normally.
+    let grid = dir.path().join("div.toml");
+    std::fs::write(
+        &grid,
+        "preset = \"paper-factorized\"\nseeds = [0, 1]\n[grid]\n\"task.n\" = [4]\n\
+         \"train.lr\" = [0.5, 1e8]\n\"train.init_scale\" = [1.0]\n\"train.steps\" = [30]\n\
+         \"train.log_every\" = [1]\n",
+    )
+    .unwrap();
+    let o = oocr(&[
+        "sweep",
+        "--grid",
+        grid.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("2 done, 0 skipped, 2 failed"), "{t}");
+    assert!(t.contains("diverged"), "{t}");
+}
