@@ -50,7 +50,7 @@ pub fn markdown(blocks: &[Block]) -> String {
                 s.push('\n');
             }
             Block::Figure(stem, cap) => {
-                let _ = writeln!(s, "![{cap}]({stem}.png)\n\n*{cap}* ([SVG]({stem}.svg))\n");
+                let _ = writeln!(s, "![{stem}]({stem}.png)\n\n*{cap}* ([SVG]({stem}.svg))\n");
             }
             Block::Code(t) => {
                 let _ = writeln!(s, "```text\n{t}\n```\n");

@@ -784,8 +784,8 @@ fn build(
     blocks.push(Block::Figure(
         "heatmap_factorized".into(),
         "Factorized model: W_OV restricted to answers × (subjects ∪ {r1, r2}). Top: raw; bottom: each column \
-         centred within the fact rows and within the implication rows (the softmax cannot see a per-subject shift \
-         of the implications). The test-implication block carries the diagonal c_i ↔ subject-of-pair-i pattern."
+         centred within the fact rows and within the implication rows (a shift shared by all implications in one \
+         subject's column does not change which implication wins). The test-implication block carries the diagonal c_i ↔ subject-of-pair-i pattern."
             .into(),
     ));
     blocks.push(Block::Figure(
@@ -838,6 +838,7 @@ fn build(
     );
     p1.x_log = true;
     p1.y_log = true;
+    p1.legend = plots::SeriesLabelPosition::MiddleRight;
     let dh_x = (
         scale.dh[0] as f64,
         *scale.dh.last().expect("d_h values") as f64,
@@ -1152,6 +1153,7 @@ fn build(
         "loss (log scale)",
     );
     pt.y_log = true;
+    pt.legend = plots::SeriesLabelPosition::MiddleRight;
     pt.series = vec![
         Series::new("test loss", curve(t2, |m| m.test_loss), 1, Mark::Line),
         Series::new("train loss", curve(t2, |m| m.train_loss), 0, Mark::Line),
