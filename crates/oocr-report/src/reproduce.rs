@@ -838,7 +838,8 @@ fn build(
     );
     p1.x_log = true;
     p1.y_log = true;
-    p1.legend = plots::SeriesLabelPosition::MiddleRight;
+    // Headroom above ln n so the legend (upper right) covers no data.
+    p1.y_range = Some((1e-4, 1e3));
     let dh_x = (
         scale.dh[0] as f64,
         *scale.dh.last().expect("d_h values") as f64,
