@@ -5,7 +5,7 @@ use oocr_llm::dataset::{associations, Dataset, DatasetConfig, ASSOCIATIONS};
 use oocr_llm::experiment::{encode_train, run as run_experiment, RunConfig};
 use oocr_llm::lora::{make_trainable, LoraConfig, Method};
 use oocr_llm::optim::AdamW;
-use oocr_llm::train::{train, TrainConfig};
+use oocr_llm::train::{train, Schedule, TrainConfig};
 use std::path::PathBuf;
 
 /// LLM knowledge injection: datasets, fine-tuning (full or LoRA) and mean-rank evaluation.
@@ -126,6 +126,12 @@ pub struct RunArgs {
     /// Learning rate (default 1e-4 full, 1e-3 LoRA).
     #[arg(long)]
     lr: Option<f64>,
+    /// Learning-rate schedule after the warm-up: constant or cosine (default cosine).
+    #[arg(long)]
+    lr_schedule: Option<Schedule>,
+    /// Share of the steps spent warming the learning rate up linearly (default 0.1).
+    #[arg(long)]
+    warmup_frac: Option<f64>,
     /// Examples per optimizer step (default 8).
     #[arg(long)]
     batch_size: Option<usize>,
@@ -227,6 +233,12 @@ fn run_cmd(a: RunArgs) -> Result<()> {
     if let Some(x) = a.lr {
         cfg.optim.lr = x;
     }
+    if let Some(x) = a.lr_schedule {
+        cfg.train.schedule = x;
+    }
+    if let Some(x) = a.warmup_frac {
+        cfg.train.warmup_frac = x;
+    }
     if let Some(x) = a.weight_decay {
         cfg.optim.weight_decay = x;
     }
@@ -272,6 +284,8 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
         epochs: 1,
         batch_size: a.batch_size,
         seed: 0,
+        schedule: Schedule::Constant,
+        warmup_frac: 0.0,
     };
     // Warm-up steps, then the timed ones; one epoch over a fixed list keeps the batches identical.
     let (warm, timed) = examples.split_at(a.batch_size * a.warmup);

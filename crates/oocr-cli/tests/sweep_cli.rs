@@ -1,5 +1,5 @@
 //! `oocr sweep` and `oocr aggregate` end to end: bad grids and shards are refused before any run,
-//! a sweep resumes, a failing point makes the exit status non-zero after the others finished.
+//! a sweep resumes (also after a SIGKILL midway), a failing point makes the exit status non-zero after the others finished.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -127,4 +127,61 @@ fn a_failing_point_fails_the_command_after_the_others_finish() {
     let t = text(&o);
     assert!(t.contains("2 done, 0 skipped, 2 failed"), "{t}");
     assert!(t.contains("diverged"), "{t}");
+}
+
+#[test]
+fn a_sweep_killed_midway_completes_on_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let out_s = out.to_str().unwrap();
+    // 8 points of a few hundred milliseconds each, one at a time.
+    let grid = dir.path().join("long.toml");
+    std::fs::write(
+        &grid,
+        "preset = \"paper-factorized\"\nseeds = [0, 1]\n[grid]\n\"task.n\" = [6]\n\
+         \"train.lr\" = [0.25, 0.5, 0.75, 1.0]\n\"train.steps\" = [4000]\n\
+         \"train.log_every\" = [1000]\n",
+    )
+    .unwrap();
+    let grid_s = grid.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oocr"))
+        .args(["sweep", "--grid", grid_s, "--out", out_s, "--jobs", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it (SIGKILL: no clean-up) as soon as the first point is done.
+    let log = out.join("points.jsonl");
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|s| s.contains("\"status\":\"done\"")) {
+        assert!(t0.elapsed().as_secs() < 120, "no point finished in 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let finished = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().join("summary.json").exists())
+            .count()
+    };
+    let before = finished(&out);
+    assert!(
+        (1..8).contains(&before),
+        "killed with {before} of 8 points finished"
+    );
+    let o = oocr(&["sweep", "--grid", grid_s, "--out", out_s]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("{} done, {before} skipped, 0 failed", 8 - before)),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(finished(&out), 8);
+    let o = oocr(&["sweep", "--grid", grid_s, "--out", out_s]);
+    assert!(
+        text(&o).contains("0 done, 8 skipped, 0 failed"),
+        "{}",
+        text(&o)
+    );
 }

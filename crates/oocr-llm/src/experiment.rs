@@ -9,7 +9,7 @@ use crate::loader::{load, LoadedModel};
 use crate::lora::{make_trainable, Method};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::report::markdown_table;
-use crate::train::{train, TrainConfig, TrainReport};
+use crate::train::{train, Schedule, TrainConfig, TrainReport};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -42,8 +42,9 @@ pub struct RunConfig {
 impl RunConfig {
     /// Defaults of `oocr llm run` for a method, chosen so that SmolLM2-135M learns the facts
     /// (answer loss < 0.1) on all five associations within 30 minutes on 2 CPU cores: full
-    /// fine-tuning 8 epochs at lr 1e-4; LoRA 10 epochs at lr 1e-3; batch 8; AdamW without weight
-    /// decay, gradient norm clipped at 1.
+    /// fine-tuning 8 epochs at peak lr 1e-4; LoRA 10 epochs at peak lr 1e-3; linear warm-up over
+    /// 10% of the steps, then a cosine decay to 0; batch 8; AdamW without weight decay, gradient
+    /// norm clipped at 1.
     pub fn defaults(model: PathBuf, assoc: String, method: Method) -> Self {
         let (epochs, lr) = match method {
             Method::Full => (8, 1e-4),
@@ -58,6 +59,8 @@ impl RunConfig {
                 epochs,
                 batch_size: 8,
                 seed: 0,
+                schedule: Schedule::Cosine,
+                warmup_frac: 0.1,
             },
             optim: AdamWConfig {
                 lr,

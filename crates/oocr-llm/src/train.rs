@@ -18,6 +18,64 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Seed of the example order.
     pub seed: u64,
+    /// How the learning rate moves over the run.
+    pub schedule: Schedule,
+    /// Share of the steps spent warming the learning rate up linearly (0 = none).
+    pub warmup_frac: f64,
+}
+
+/// Learning-rate schedule after the warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// The optimizer's learning rate throughout.
+    Constant,
+    /// Half a cosine from the optimizer's learning rate down to zero at the end of the run.
+    Cosine,
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = LlmError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "constant" => Ok(Schedule::Constant),
+            "cosine" => Ok(Schedule::Cosine),
+            _ => Err(LlmError::config(
+                "lr_schedule",
+                format!("unknown schedule `{s}` (expected constant or cosine)"),
+            )),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Factor applied to the base learning rate at 0-based step `t` of `total`.
+    pub fn lr_factor(&self, t: usize, total: usize) -> f64 {
+        let warmup = (self.warmup_frac * total as f64).round() as usize;
+        if t < warmup {
+            return (t + 1) as f64 / (warmup + 1) as f64;
+        }
+        match self.schedule {
+            Schedule::Constant => 1.0,
+            Schedule::Cosine => {
+                let p = (t - warmup) as f64 / (total - warmup).max(1) as f64;
+                0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(LlmError::config("batch_size", "must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&self.warmup_frac) {
+            return Err(LlmError::config(
+                "warmup_frac",
+                format!("must be in [0, 1), got {}", self.warmup_frac),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One optimizer step, as logged to `metrics.jsonl`.
@@ -31,6 +89,8 @@ pub struct StepLog {
     pub loss: f64,
     /// Gradient norm before clipping.
     pub grad_norm: f64,
+    /// Learning rate of this step.
+    pub lr: f64,
     /// Tokens fed to the model in this step (padding excluded).
     pub tokens: usize,
     /// Tokens per second over the run so far.
@@ -71,9 +131,7 @@ pub fn train(
     cfg: &TrainConfig,
     mut on_step: impl FnMut(&StepLog),
 ) -> Result<TrainReport> {
-    if cfg.batch_size == 0 {
-        return Err(LlmError::config("batch_size", "must be at least 1"));
-    }
+    cfg.validate()?;
     if examples.is_empty() {
         return Err(LlmError::config("dataset", "no training example"));
     }
@@ -91,6 +149,8 @@ pub fn train(
     let start = Instant::now();
     let (mut step, mut tokens) = (0usize, 0usize);
     let mut epoch_losses = Vec::with_capacity(cfg.epochs);
+    let base_lr = opt.cfg.lr;
+    let total = cfg.epochs * examples.len().div_ceil(cfg.batch_size);
     for epoch in 1..=cfg.epochs {
         order.shuffle(&mut rng);
         let (mut sum, mut n) = (0.0, 0usize);
@@ -107,6 +167,8 @@ pub fn train(
                 });
             }
             let grads = loss.backward()?;
+            let lr = base_lr * cfg.lr_factor(step - 1, total);
+            opt.cfg.lr = lr;
             let grad_norm = opt.step(&grads)?;
             if !grad_norm.is_finite() {
                 return Err(LlmError::Diverged {
@@ -123,12 +185,14 @@ pub fn train(
                 step,
                 loss: value,
                 grad_norm,
+                lr,
                 tokens: n_tok,
                 tokens_per_s: tokens as f64 / start.elapsed().as_secs_f64(),
             });
         }
         epoch_losses.push(sum / n as f64);
     }
+    opt.cfg.lr = base_lr;
     let seconds = start.elapsed().as_secs_f64();
     Ok(TrainReport {
         epoch_losses,
@@ -137,4 +201,46 @@ pub fn train(
         seconds,
         tokens_per_s: tokens as f64 / seconds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(schedule: Schedule, warmup_frac: f64) -> TrainConfig {
+        TrainConfig {
+            epochs: 1,
+            batch_size: 1,
+            seed: 0,
+            schedule,
+            warmup_frac,
+        }
+    }
+
+    #[test]
+    fn warmup_then_cosine_reaches_zero() {
+        let c = cfg(Schedule::Cosine, 0.1);
+        let f: Vec<f64> = (0..100).map(|t| c.lr_factor(t, 100)).collect();
+        // 10 warm-up steps rise linearly, never reaching 1, the peak is the first cosine step.
+        assert!((f[0] - 1.0 / 11.0).abs() < 1e-12);
+        assert!(f[..10].windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(f[10], 1.0);
+        assert!(f[10..].windows(2).all(|w| w[0] > w[1]));
+        assert!((f[55] - 0.5).abs() < 1e-12, "midpoint of the cosine");
+        assert!(f[99] > 0.0 && f[99] < 1e-3);
+    }
+
+    #[test]
+    fn constant_without_warmup_is_one() {
+        let c = cfg(Schedule::Constant, 0.0);
+        assert!((0..7).all(|t| c.lr_factor(t, 7) == 1.0));
+    }
+
+    #[test]
+    fn bad_settings_name_the_option() {
+        let e = cfg(Schedule::Cosine, 1.0).validate().unwrap_err();
+        assert!(e.to_string().contains("warmup_frac"), "{e}");
+        let e = "linear".parse::<Schedule>().unwrap_err();
+        assert!(e.to_string().contains("lr_schedule"), "{e}");
+    }
 }

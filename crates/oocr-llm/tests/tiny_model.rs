@@ -10,7 +10,7 @@ use oocr_llm::dataset::{association, Dataset, DatasetConfig};
 use oocr_llm::experiment::{encode_train, run, RunConfig};
 use oocr_llm::lora::{make_trainable, LoraConfig, Method};
 use oocr_llm::optim::{AdamW, AdamWConfig, Param};
-use oocr_llm::train::{batch_loss, train, TrainConfig};
+use oocr_llm::train::{batch_loss, train, Schedule, TrainConfig};
 use oocr_llm::{load, LoadedModel};
 
 fn all_rows_logits(lm: &LoadedModel, ids: &[u32]) -> Vec<Vec<f32>> {
@@ -281,6 +281,8 @@ fn loss_falls_on_a_small_dataset() {
             epochs: 12,
             batch_size: 4,
             seed: 0,
+            schedule: Schedule::Constant,
+            warmup_frac: 0.0,
         };
         let rep = train(&model, &mut opt, &examples, &cfg, |_| {}).unwrap();
         let (first, last) = (rep.epoch_losses[0], *rep.epoch_losses.last().unwrap());
@@ -309,6 +311,8 @@ fn training_is_deterministic() {
             epochs: 2,
             batch_size: 3,
             seed: 9,
+            schedule: Schedule::Cosine,
+            warmup_frac: 0.2,
         };
         let mut losses = Vec::new();
         train(&model, &mut opt, &examples, &cfg, |s| {
