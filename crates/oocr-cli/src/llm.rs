@@ -120,7 +120,7 @@ pub struct RunArgs {
     /// Output run folder.
     #[arg(long)]
     out: PathBuf,
-    /// Epochs, passes over the training set (default 8 full, 10 LoRA).
+    /// Epochs, passes over the training set (default 8 full, 12 LoRA).
     #[arg(long)]
     epochs: Option<usize>,
     /// Learning rate (default 1e-4 full, 1e-3 LoRA).

@@ -42,13 +42,13 @@ pub struct RunConfig {
 impl RunConfig {
     /// Defaults of `oocr llm run` for a method, chosen so that SmolLM2-135M learns the facts
     /// (answer loss < 0.1) on all five associations within 30 minutes on 2 CPU cores: full
-    /// fine-tuning 8 epochs at peak lr 1e-4; LoRA 10 epochs at peak lr 1e-3; linear warm-up over
+    /// fine-tuning 8 epochs at peak lr 1e-4; LoRA 12 epochs at peak lr 1e-3; linear warm-up over
     /// 10% of the steps, then a cosine decay to 0; batch 8; AdamW without weight decay, gradient
     /// norm clipped at 1.
     pub fn defaults(model: PathBuf, assoc: String, method: Method) -> Self {
         let (epochs, lr) = match method {
             Method::Full => (8, 1e-4),
-            Method::Lora(_) => (10, 1e-3),
+            Method::Lora(_) => (12, 1e-3),
         };
         RunConfig {
             model,
