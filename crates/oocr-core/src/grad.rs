@@ -8,7 +8,7 @@
 //! ```
 
 use crate::config::{Attention, Param};
-use crate::fastexp::exp_nonpos;
+use crate::fastexp::{exp_nonpos, exp_shifted_sum};
 use crate::model::{Effective, Model};
 use crate::task::Sample;
 use faer::linalg::matmul::matmul;
@@ -47,11 +47,7 @@ pub fn xent_from_logits(logits: &[f64], target: usize) -> f64 {
 pub fn xent_delta(logits: &mut [f64], target: usize, scale: f64) -> f64 {
     let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let shifted_target = logits[target] - max;
-    let mut sum = 0.0;
-    for l in logits.iter_mut() {
-        *l = exp_nonpos(*l - max);
-        sum += *l;
-    }
+    let sum = exp_shifted_sum(logits, max);
     let k = scale / sum;
     for l in logits.iter_mut() {
         *l *= k;
