@@ -217,7 +217,7 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunResults> {
         trainable_params = params.iter().map(|p| p.var.elem_count()).sum();
         let mut opt = AdamW::new(params, cfg.optim)?;
         let examples = encode_train(&lm, &ds)?;
-        let steps = cfg.train.epochs * examples.len().div_ceil(cfg.train.batch_size.max(1));
+        let steps = cfg.train.total_steps(examples.len());
         let pb = bar(steps as u64, progress);
         pb.set_prefix(format!("{} train", assoc.name));
         let mut log_err = None;

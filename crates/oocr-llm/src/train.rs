@@ -49,6 +49,11 @@ impl std::str::FromStr for Schedule {
 }
 
 impl TrainConfig {
+    /// Optimizer steps of a run over `n_examples` (the last batch of an epoch may be short).
+    pub fn total_steps(&self, n_examples: usize) -> usize {
+        self.epochs * n_examples.div_ceil(self.batch_size.max(1))
+    }
+
     /// Factor applied to the base learning rate at 0-based step `t` of `total`.
     pub fn lr_factor(&self, t: usize, total: usize) -> f64 {
         let warmup = (self.warmup_frac * total as f64).round() as usize;
@@ -150,7 +155,7 @@ pub fn train(
     let (mut step, mut tokens) = (0usize, 0usize);
     let mut epoch_losses = Vec::with_capacity(cfg.epochs);
     let base_lr = opt.cfg.lr;
-    let total = cfg.epochs * examples.len().div_ceil(cfg.batch_size);
+    let total = cfg.total_steps(examples.len());
     for epoch in 1..=cfg.epochs {
         order.shuffle(&mut rng);
         let (mut sum, mut n) = (0.0, 0usize);
