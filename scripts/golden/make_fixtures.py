@@ -398,6 +398,11 @@ def gguf_vocab(w: gguf.GGUFWriter, tok: Tokenizer, folder: Path, vocab_size: int
     w.add_token_list(tokens)
     w.add_token_types(types)
     special = gguf.SpecialVocab(folder, load_merges=True)  # merges + bos/eos from the folder
+    # llama.cpp's current gguf-py (newer than the 0.19.0 wheel) reads a ByteLevel post-processor
+    # as "add no bos/eos" and writes both flags; do the same.
+    assert json.loads(tok.to_str())["post_processor"]["type"] == "ByteLevel"
+    special.add_special_token.setdefault("bos", False)
+    special.add_special_token.setdefault("eos", False)
     special.add_to_gguf(w, quiet=True)
 
 
@@ -478,6 +483,8 @@ GGUF_COMMON_NOTES = [
     "as 'a b' strings; bos/eos ids from config.json. The real converter computes "
     "tokenizer.ggml.pre from a hash of a fixed test string and refuses unknown tokenizers, so for "
     "this custom tokenizer the value is set by hand.",
+    "tokenizer.ggml.add_bos_token = add_eos_token = false (tokenizer.json's ByteLevel "
+    "post-processor adds nothing); the test inputs are token ids, so no BOS is involved.",
     "Tied output: no output.weight tensor; llama.cpp reuses token_embd.weight as the output "
     "projection.",
     "Sliding window (HF and llama.cpp agree): query at position t sees keys k with "
