@@ -2,7 +2,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use oocr_llm::dataset::{associations, Dataset, DatasetConfig, ASSOCIATIONS};
-use oocr_llm::experiment::{encode_train, run as run_experiment, RunConfig};
+use oocr_llm::experiment::{encode_train, evaluate, run as run_experiment, EvalConfig, RunConfig};
 use oocr_llm::lora::{make_trainable, LoraConfig, Method};
 use oocr_llm::optim::AdamW;
 use oocr_llm::train::{train, Schedule, TrainConfig};
@@ -26,6 +26,9 @@ pub enum LlmCmd {
     /// Fine-tune a model on each association; write results.json and results.md (mean ranks
     /// before and after).
     Run(Box<RunArgs>),
+    /// Evaluate a model without training (a base model, or a checkpoint fine-tuned elsewhere):
+    /// every rank measure per association into results.json and results.md.
+    Eval(Box<EvalArgs>),
     /// Measure training throughput (tokens/s) on a model, without evaluation.
     Bench(BenchArgs),
     /// List the associations: templates, pairs and whether the link is causal.
@@ -56,7 +59,7 @@ impl DataArgs {
     }
 }
 
-/// Model and method options shared by `run` and `bench`.
+/// Model options shared by `run`, `eval` and `bench`.
 #[derive(Args, Clone)]
 pub struct ModelArgs {
     /// GGUF file (e.g. models/SmolLM2-135M-Instruct.Q4_1.gguf from scripts/fetch-smollm2.sh) or
@@ -66,6 +69,14 @@ pub struct ModelArgs {
     /// tokenizer.json to use instead of the model's own.
     #[arg(long)]
     tokenizer: Option<PathBuf>,
+    /// Threads of the tensor kernels (default: all cores; sets RAYON_NUM_THREADS).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Fine-tuning method options shared by `run` and `bench`.
+#[derive(Args, Clone)]
+pub struct MethodArgs {
     /// Train LoRA adapters of this rank instead of all parameters.
     #[arg(long)]
     lora: Option<usize>,
@@ -80,12 +91,9 @@ pub struct ModelArgs {
         default_value = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
     )]
     lora_targets: Vec<String>,
-    /// Threads of the tensor kernels (default: all cores; sets RAYON_NUM_THREADS).
-    #[arg(long)]
-    threads: Option<usize>,
 }
 
-impl ModelArgs {
+impl MethodArgs {
     fn method(&self) -> Method {
         match self.lora {
             None => Method::Full,
@@ -96,7 +104,9 @@ impl ModelArgs {
             }),
         }
     }
+}
 
+impl ModelArgs {
     fn set_threads(&self) -> Result<()> {
         if let Some(n) = self.threads {
             if n == 0 {
@@ -114,6 +124,8 @@ impl ModelArgs {
 pub struct RunArgs {
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    method: MethodArgs,
     /// Association name or `all`.
     #[arg(long, default_value = "all")]
     assoc: String,
@@ -151,11 +163,37 @@ pub struct RunArgs {
     quiet: bool,
 }
 
+/// Options of `oocr llm eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Association name or `all`.
+    #[arg(long, default_value = "all")]
+    assoc: String,
+    /// Output folder; must be new or empty unless --force.
+    #[arg(long)]
+    out: PathBuf,
+    /// Write into an existing non-empty --out, replacing files of the same name.
+    #[arg(long)]
+    force: bool,
+    /// Prompts per scoring forward pass.
+    #[arg(long, default_value_t = 16)]
+    eval_batch_size: usize,
+    #[command(flatten)]
+    data: DataArgs,
+    /// No progress bars or per-association lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
 /// Options of `oocr llm bench`.
 #[derive(Args)]
 pub struct BenchArgs {
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    method: MethodArgs,
     /// Timed optimizer steps.
     #[arg(long, default_value_t = 10)]
     steps: usize,
@@ -214,13 +252,14 @@ pub fn run(cmd: LlmCmd) -> Result<()> {
             Ok(())
         }
         LlmCmd::Run(a) => run_cmd(*a),
+        LlmCmd::Eval(a) => eval_cmd(*a),
         LlmCmd::Bench(a) => bench_cmd(a),
     }
 }
 
 fn run_cmd(a: RunArgs) -> Result<()> {
     a.model.set_threads()?;
-    let mut cfg = RunConfig::defaults(a.model.model.clone(), a.assoc.clone(), a.model.method());
+    let mut cfg = RunConfig::defaults(a.model.model.clone(), a.assoc.clone(), a.method.method());
     cfg.tokenizer = a.model.tokenizer.clone();
     cfg.dataset = a.data.config();
     cfg.train.seed = a.data.seed;
@@ -256,6 +295,23 @@ fn run_cmd(a: RunArgs) -> Result<()> {
     Ok(())
 }
 
+fn eval_cmd(a: EvalArgs) -> Result<()> {
+    a.model.set_threads()?;
+    let cfg = EvalConfig {
+        model: a.model.model.clone(),
+        tokenizer: a.model.tokenizer.clone(),
+        assoc: a.assoc.clone(),
+        dataset: a.data.config(),
+        eval_batch_size: a.eval_batch_size,
+    };
+    evaluate(&cfg, &a.out, a.force, !a.quiet)
+        .with_context(|| format!("evaluation into {}", a.out.display()))?;
+    let md = std::fs::read_to_string(a.out.join("results.md")).context("reading results.md")?;
+    println!("{md}");
+    println!("results: {}", a.out.join("results.json").display());
+    Ok(())
+}
+
 fn bench_cmd(a: BenchArgs) -> Result<()> {
     a.model.set_threads()?;
     if a.steps == 0 {
@@ -269,7 +325,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     let all = encode_train(&lm, &ds)?;
     let n = a.batch_size * (a.steps + a.warmup);
     let examples: Vec<_> = all.iter().cycle().take(n).cloned().collect();
-    let method = a.model.method();
+    let method = a.method.method();
     let model_params = lm.model.num_params();
     let params = make_trainable(&mut lm.model, &method, 0)?;
     let trainable: usize = params.iter().map(|p| p.var.elem_count()).sum();

@@ -1,6 +1,7 @@
 //! One experiment run: for each association, evaluate the pretrained model, fine-tune a fresh copy,
 //! evaluate again, and write the run folder (`config.json`, `metrics.jsonl`, per-association
-//! scores, `results.json`, `results.md`).
+//! scores, `results.json`, `results.md`); and its evaluation-only half (`evaluate`), for a base
+//! model or a checkpoint fine-tuned elsewhere.
 use crate::batch::Example;
 use crate::dataset::{associations, Dataset, DatasetConfig};
 use crate::error::{LlmError, Result};
@@ -294,4 +295,263 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunResults> {
     let md = out.join("results.md");
     std::fs::write(&md, markdown_table(&res)).map_err(|e| LlmError::io(&md, e))?;
     Ok(res)
+}
+
+/// Everything an evaluation-only run (`oocr llm eval`) depends on; saved as `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// GGUF file or Hugging Face folder (a base model, or a checkpoint fine-tuned elsewhere).
+    pub model: PathBuf,
+    /// Optional tokenizer.json overriding the model's.
+    pub tokenizer: Option<PathBuf>,
+    /// Association name or `all`.
+    pub assoc: String,
+    /// Dataset size and split (which subjects count as trained on and as test subjects).
+    pub dataset: DatasetConfig,
+    /// Prompts per scoring forward pass.
+    pub eval_batch_size: usize,
+}
+
+/// One association of an evaluation, as in its `results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalAssocResult {
+    /// Association name.
+    pub name: String,
+    /// Table title of the association.
+    pub title: String,
+    /// Number of test subjects.
+    pub n_test_subjects: usize,
+    /// Wall time of the scoring.
+    pub seconds: f64,
+    /// All rank measures.
+    pub metrics: RankMetrics,
+}
+
+/// Contents of an evaluation's `results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalResults {
+    /// Model name.
+    pub model: String,
+    /// One entry per association, in the paper's order.
+    pub associations: Vec<EvalAssocResult>,
+    /// Model parameters.
+    pub model_params: usize,
+    /// Threads used by the tensor kernels.
+    pub threads: usize,
+    /// Wall time of the whole evaluation, model loading included.
+    pub total_seconds: f64,
+}
+
+/// Check an evaluation's settings and output folder without touching the disk: the association
+/// name, the dataset split, the batch size, and that `out` is a new or empty folder (or `force`).
+pub fn check_eval(cfg: &EvalConfig, out: &Path, force: bool) -> Result<()> {
+    associations(&cfg.assoc)?;
+    cfg.dataset.validate()?;
+    if cfg.eval_batch_size == 0 {
+        return Err(LlmError::config("eval_batch_size", "must be at least 1"));
+    }
+    if out.exists() {
+        if !out.is_dir() {
+            return Err(LlmError::config(
+                "out",
+                format!("{} exists and is not a folder", out.display()),
+            ));
+        }
+        let mut entries = std::fs::read_dir(out).map_err(|e| LlmError::io(out, e))?;
+        if entries.next().is_some() && !force {
+            return Err(LlmError::config(
+                "out",
+                format!(
+                    "{} exists and is not empty (pass --force to write into it)",
+                    out.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Evaluate a model on each association without training: score every record, compute every
+/// rank measure, and write `out` (`config.json`, `<assoc>/scores.jsonl` in the record format of
+/// `scores_before.jsonl`, `<assoc>/{meta,train,test}` dataset files, `results.json`,
+/// `results.md`). Settings are checked and the model is opened before anything is written; the
+/// files are written in a staging folder beside `out` and moved into it at the end, so a failed
+/// evaluation leaves nothing behind.
+pub fn evaluate(cfg: &EvalConfig, out: &Path, force: bool, progress: bool) -> Result<EvalResults> {
+    let start = Instant::now();
+    check_eval(cfg, out, force)?;
+    let assocs = associations(&cfg.assoc)?;
+    let mut lm = load(&cfg.model, cfg.tokenizer.as_deref())?;
+    let model_params = lm.model.num_params();
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "eval".into());
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let stage = parent.join(format!(".{name}.oocr-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&stage).map_err(|e| LlmError::io(&stage, e))?;
+    let res =
+        evaluate_into(cfg, &lm, model_params, assocs, &stage, progress, start).and_then(|res| {
+            move_into(&stage, out)?;
+            Ok(res)
+        });
+    // The staging folder is ours: remove what is left of it (everything, on failure).
+    let _ = std::fs::remove_dir_all(&stage);
+    res
+}
+
+fn evaluate_into(
+    cfg: &EvalConfig,
+    lm: &LoadedModel,
+    model_params: usize,
+    assocs: Vec<&'static crate::dataset::Association>,
+    dir: &Path,
+    progress: bool,
+    start: Instant,
+) -> Result<EvalResults> {
+    write_json(&dir.join("config.json"), cfg)?;
+    let mut results = Vec::new();
+    for assoc in assocs {
+        let t0 = Instant::now();
+        let ds = Dataset::build(assoc, cfg.dataset)?;
+        let sub = dir.join(assoc.name);
+        ds.write(&sub)?;
+        let pb = bar(ds.records.len() as u64, progress);
+        pb.set_prefix(format!("{} eval", assoc.name));
+        let scores = score_dataset(&lm.model, &lm.tokenizer, &ds, cfg.eval_batch_size, |n| {
+            pb.inc(n as u64)
+        })?;
+        pb.finish_and_clear();
+        write_scores(&sub.join("scores.jsonl"), &scores)?;
+        let metrics = rank_metrics(&ds, &scores);
+        let r = EvalAssocResult {
+            name: assoc.name.into(),
+            title: assoc.title.into(),
+            n_test_subjects: ds.test().count(),
+            seconds: t0.elapsed().as_secs_f64(),
+            metrics,
+        };
+        if progress {
+            eprintln!(
+                "{:>18}: mean rank {:.2} (among implications {:.2}), fact loss {:.3}, {:.0} s",
+                r.name,
+                r.metrics.mean_rank,
+                r.metrics.mean_rank_among_implications,
+                r.metrics.fact_loss,
+                r.seconds
+            );
+        }
+        results.push(r);
+    }
+    let res = EvalResults {
+        model: lm.name.clone(),
+        associations: results,
+        model_params,
+        threads: crate::threads(),
+        total_seconds: start.elapsed().as_secs_f64(),
+    };
+    write_json(&dir.join("results.json"), &res)?;
+    let md = dir.join("results.md");
+    std::fs::write(&md, eval_markdown(&res)).map_err(|e| LlmError::io(&md, e))?;
+    Ok(res)
+}
+
+/// Move every file under `from` to the same place under `to` (created if missing), replacing
+/// files of the same name.
+fn move_into(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(|e| LlmError::io(to, e))?;
+    let entries = std::fs::read_dir(from).map_err(|e| LlmError::io(from, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| LlmError::io(from, e))?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        if src.is_dir() {
+            move_into(&src, &dst)?;
+        } else {
+            std::fs::rename(&src, &dst).map_err(|e| LlmError::io(&dst, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// One table cell of a rank measure.
+type MetricCell = Box<dyn Fn(&RankMetrics) -> String>;
+
+/// The Markdown report of an evaluation: one table per rank measure, one column per association,
+/// laid out like a run's "pretrained" rows.
+pub fn eval_markdown(res: &EvalResults) -> String {
+    use std::fmt::Write as _;
+    let f2 = |x: f64| format!("{x:.2}");
+    let tables: [(&str, MetricCell); 8] = [
+        (
+            "Test subjects' implication: mean rank among the 10 candidates (5 facts + 5 implications; chance 4.5)",
+            Box::new(move |m| f2(m.mean_rank)),
+        ),
+        (
+            "Test subjects' implication: mean rank among the 5 implications only (chance 2.0)",
+            Box::new(move |m| f2(m.mean_rank_among_implications)),
+        ),
+        (
+            "Share of test subjects whose top answer is the true implication (chance 0.10)",
+            Box::new(move |m| f2(m.top1_share)),
+        ),
+        (
+            "Counterfactual associations: share of test subjects whose top answer is the real-world implication",
+            Box::new(move |m| m.real_world_top1_share.map_or("–".into(), f2)),
+        ),
+        (
+            "Training subjects' implication: mean rank among 10",
+            Box::new(move |m| f2(m.train_implication_mean_rank)),
+        ),
+        (
+            "Facts: mean rank among 10",
+            Box::new(move |m| f2(m.fact_mean_rank)),
+        ),
+        (
+            "Facts: mean rank among the 5 facts only",
+            Box::new(move |m| f2(m.fact_mean_rank_among_facts)),
+        ),
+        (
+            "Answer loss (mean per-token negative log-likelihood of the true answer): facts / test implications",
+            Box::new(|m| format!("{:.3} / {:.3}", m.fact_loss, m.test_implication_loss)),
+        ),
+    ];
+    let mut s = format!(
+        "## Evaluation: {}\n\nEvery record's 10 candidate answers ranked by the summed log-probability of the \
+         answer after the prompt (no training). Lower ranks are better.\n\n",
+        res.model
+    );
+    let assocs = &crate::dataset::ASSOCIATIONS;
+    for (title, metric) in &tables {
+        write!(s, "### {title}\n\n| model |").unwrap();
+        for a in assocs {
+            write!(s, " {} |", a.title).unwrap();
+        }
+        s.push_str("\n|---|");
+        s.push_str(&"---|".repeat(assocs.len()));
+        write!(s, "\n| {} |", res.model).unwrap();
+        for a in assocs {
+            let c = res
+                .associations
+                .iter()
+                .find(|r| r.name == a.name)
+                .map_or("–".into(), |r| metric(&r.metrics));
+            write!(s, " {c} |").unwrap();
+        }
+        s.push_str("\n\n");
+    }
+    writeln!(
+        s,
+        "{} test subjects per association; {} parameters; {} threads; total {:.0} s.",
+        res.associations.first().map_or(0, |r| r.n_test_subjects),
+        res.model_params,
+        res.threads,
+        res.total_seconds
+    )
+    .unwrap();
+    s
 }
