@@ -228,7 +228,7 @@ def check_folder(folder: Path) -> dict:
     if (folder / "model.gguf").is_file():
         assert golden["gguf"] is not None
         gmodel, kv = model_from_gguf(folder / "model.gguf")
-        assert kv["tokenizer.ggml.model"] == "gpt2"
+        assert kv["tokenizer.ggml.model"] == "gpt2" and kv["tokenizer.ggml.pre"] == "gpt-2"
         assert list(kv["tokenizer.ggml.tokens"]) == [
             tok.id_to_token(i) for i in range(tok.get_vocab_size(with_added_tokens=True))]
         key = golden["gguf"].get("logits_tensor", "logits")

@@ -4,7 +4,7 @@
 Runs the real converter (`--outtype f32`) from a llama.cpp source tree on every fixture folder that
 has a model.gguf, then compares tensor names, types and bytes, and every metadata key. Two patches
 are needed because the fixtures use a custom tiny tokenizer; they are printed, not hidden:
-  - TextModel.get_vocab_base_pre returns "gpt2" (the converter identifies known tokenizers by a hash
+  - TextModel.get_vocab_base_pre returns "gpt-2" (the converter identifies known tokenizers by a hash
     and refuses others);
   - GemmaModel/Gemma2Model.set_vocab use the gpt2 path (the real ones need a SentencePiece
     tokenizer.model, which the fixtures do not have).
@@ -39,7 +39,7 @@ llama_cpp = Path(sys.argv[1])
 sys.path.insert(0, str(llama_cpp / "gguf-py"))
 sys.path.insert(0, str(llama_cpp))
 import conversion.base as base
-base.TextModel.get_vocab_base_pre = lambda self, tokenizer: "gpt2"
+base.TextModel.get_vocab_base_pre = lambda self, tokenizer: "gpt-2"
 import conversion.gemma as gemma
 gemma.GemmaModel.set_vocab = lambda self: self._set_vocab_gpt2()
 gemma.Gemma2Model.set_vocab = lambda self: self._set_vocab_gpt2()
@@ -98,10 +98,57 @@ def compare(folder: Path, llama_cpp: Path, work: Path) -> list[str]:
     return problems
 
 
+TOKENIZER_STRINGS = [
+    "The mother of Alice is Beatrice.",
+    " José Müller was born in Zürich.",
+    "  two leading spaces and Zoë Ødegaard",
+    "Łukasz Wróbel, Ana Šimić, Ünal Çelik, İstanbul",
+    "Renée Lefèvre et François Côté à Québec",
+    "Tromsø Åsa Ærø Fjörð 北京 Δελφοί",
+    "numbers 12345 2025, tabs\tand\nnewlines!?",
+    " leading space",
+    "<|endoftext|> is special",
+]
+
+
+def llamacpp_logits(folder: Path) -> dict:
+    """Run model.gguf through llama.cpp itself (the llama_cpp Python bindings, f32 KV cache, no
+    flash attention, one thread) and compare its logits with the transformers ones (gemma2: with
+    logits_gguf); also compare its tokenizer with tokenizer.json on TOKENIZER_STRINGS."""
+    import llama_cpp
+    import safetensors.torch
+    import tokenizers
+
+    gold = safetensors.torch.load_file(folder / "golden.safetensors")
+    golden = json.loads((folder / "golden.json").read_text())
+    key = golden["gguf"].get("logits_tensor", "logits")
+    ref = gold[key].double().numpy()
+    llm = llama_cpp.Llama(model_path=str(folder / "model.gguf"), n_ctx=32, n_batch=32, n_ubatch=32,
+                          logits_all=True, n_threads=1, verbose=False, flash_attn=False,
+                          type_k=0, type_v=0)  # GGML_TYPE_F32 KV cache (default f16 rounds ~1e-3)
+    worst = 0.0
+    for b, row in enumerate(gold["input_ids"].tolist()):
+        llm.reset()
+        llm.eval(row)
+        got = np.array(llm.scores[: len(row)], dtype=np.float64)
+        worst = max(worst, float(np.abs(got - ref[b]).max() / np.abs(ref[b]).max()))
+    tok = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+    mismatches = []
+    for text in TOKENIZER_STRINGS:
+        mine = tok.encode(text, add_special_tokens=False).ids
+        # special=True: parse added tokens such as <|endoftext|>, as tokenizer.json does
+        theirs = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        if mine != theirs:
+            mismatches.append({"text": text, "tokenizer.json": mine, "llama.cpp": theirs})
+    return {"vs": key, "max_rel_logit_diff": worst, "tokenizer_mismatches": mismatches}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--llama-cpp", type=Path, required=True, help="llama.cpp source tree")
     ap.add_argument("--dir", type=Path, default=OUT_DEFAULT)
+    ap.add_argument("--logits", action="store_true",
+                    help="also run each model.gguf through llama.cpp (needs llama-cpp-python)")
     args = ap.parse_args()
     conv = args.llama_cpp / "convert_hf_to_gguf.py"
     if not conv.is_file():
@@ -120,6 +167,17 @@ def main() -> int:
             else:
                 print(f"same {folder.name}: every tensor byte and metadata key (except naming) equal")
     print(json.dumps({"same": len(folders) - failed, "different": failed}))
+    if args.logits:
+        for folder in folders:
+            res = llamacpp_logits(folder)
+            # ggml's CPU GELU rounds its input to f16 and reads a table (GGML_GELU_FP16), so the
+            # Gemma families (GeGLU) can only agree to ~1e-3; the others agree to ~1e-6.
+            tol = 3e-3 if folder.name.startswith("gemma") else 1e-5
+            ok = res["max_rel_logit_diff"] < tol and not res["tokenizer_mismatches"]
+            failed += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {folder.name}: llama.cpp logits vs {res['vs']}: max "
+                  f"|diff| / max |logit| = {res['max_rel_logit_diff']:.2e}; tokenizer mismatches: "
+                  f"{json.dumps(res['tokenizer_mismatches'], ensure_ascii=False)}")
     return 1 if failed else 0
 
 

@@ -394,7 +394,7 @@ def gguf_vocab(w: gguf.GGUFWriter, tok: Tokenizer, folder: Path, vocab_size: int
             tokens.append(rev[i])
             types.append(gguf.TokenType.NORMAL)
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt2")  # the GPT-2 pre-tokenizer regex (ByteLevel, use_regex=True)
+    w.add_tokenizer_pre("gpt-2")  # llama.cpp's name for the GPT-2 regex (ByteLevel, use_regex=True)
     w.add_token_list(tokens)
     w.add_token_types(types)
     special = gguf.SpecialVocab(folder, load_merges=True)  # merges + bos/eos from the folder
@@ -477,8 +477,9 @@ def gguf_kv_summary(r: gguf.GGUFReader) -> dict:
 GGUF_COMMON_NOTES = [
     "Tensor data: every tensor F32. GGUF dims are numpy's shape reversed (ggml ne order); "
     "gguf.GGUFReader returns arrays in the original [out, in] row-major shape.",
-    "Tokenizer: tokenizer.ggml.model = 'gpt2', tokenizer.ggml.pre = 'gpt2' (GPT-2 regex "
-    "pre-tokenizer, as in tokenizer.json's ByteLevel(use_regex=True)); tokens are the byte-level "
+    "Tokenizer: tokenizer.ggml.model = 'gpt2', tokenizer.ggml.pre = 'gpt-2' (llama.cpp's name "
+    "for the GPT-2 regex pre-tokenizer, as in tokenizer.json's ByteLevel(use_regex=True); "
+    "llama.cpp refuses an unknown pre name such as 'gpt2'); tokens are the byte-level "
     "strings of tokenizer.json; token_type 1 = normal, 3 = control (special added tokens); merges "
     "as 'a b' strings; bos/eos ids from config.json. The real converter computes "
     "tokenizer.ggml.pre from a hash of a fixed test string and refuses unknown tokenizers, so for "
