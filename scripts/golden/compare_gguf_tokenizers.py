@@ -24,7 +24,7 @@ def ours(gguf):
         out = os.path.join(tmp, "ids.json")
         env = dict(os.environ, OOCR_TOKENIZER_GGUF=os.path.abspath(gguf), OOCR_TOKENIZER_IDS_OUT=out)
         subprocess.run(
-            ["cargo", "test", "--release", "-q", "-p", "oocr-llm", "--test", "tokenizers", "--",
+            ["cargo", "test", "-q", "-p", "oocr-llm", "--test", "tokenizers", "--",
              "--ignored", "--exact", "dump_gguf_tokenizer_ids", "--nocapture"],
             check=True, env=env,
         )

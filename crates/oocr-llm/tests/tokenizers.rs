@@ -219,8 +219,16 @@ fn dump_gguf_tokenizer_ids() {
     let gguf = PathBuf::from(std::env::var("OOCR_TOKENIZER_GGUF").expect("OOCR_TOKENIZER_GGUF"));
     let out =
         PathBuf::from(std::env::var("OOCR_TOKENIZER_IDS_OUT").expect("OOCR_TOKENIZER_IDS_OUT"));
+    let content = read_gguf(&gguf);
     let t0 = std::time::Instant::now();
-    let tok = TextTokenizer::from_gguf(&read_gguf(&gguf), &gguf).unwrap();
+    let doc = oocr_llm::tokenizer::gguf_tokenizer_json(&content, &gguf).unwrap();
+    eprintln!(
+        "tokenizer.json document ({} merges) built in {:.2} s",
+        doc["model"]["merges"].as_array().map_or(0, Vec::len),
+        t0.elapsed().as_secs_f64()
+    );
+    let t0 = std::time::Instant::now();
+    let tok = TextTokenizer::from_gguf(&content, &gguf).unwrap();
     eprintln!(
         "tokenizer rebuilt from {} in {:.2} s",
         gguf.display(),
