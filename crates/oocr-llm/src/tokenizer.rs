@@ -341,17 +341,18 @@ fn byte_level_json(
     let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
     let split = |regex: &str| json!({"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": false});
     let pre_tokenizer = match pre.as_str() {
-        "default" | "gpt2" => byte_level(true),
+        // llama.cpp names GPT-2's own split "gpt-2"; older files say "gpt2" or nothing.
+        "default" | "gpt2" | "gpt-2" => byte_level(true),
         "smollm" | "starcoder" => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Digits", "individual_digits": true}, byte_level(true)]}),
-        "llama-bpe" | "llama3" => json!({"type": "Sequence", "pretokenizers": [split(LLAMA3_REGEX), byte_level(false)]}),
-        "qwen2" => json!({"type": "Sequence", "pretokenizers": [split(QWEN2_REGEX), byte_level(false)]}),
+        "llama-bpe" | "llama3" | "llama-v3" => json!({"type": "Sequence", "pretokenizers": [split(LLAMA3_REGEX), byte_level(false)]}),
+        "qwen2" | "deepseek-r1-qwen" => json!({"type": "Sequence", "pretokenizers": [split(QWEN2_REGEX), byte_level(false)]}),
         other => {
             return Err(LlmError::model_file(
                 path,
                 format!(
                     "GGUF pre-tokenizer `tokenizer.ggml.pre` = '{other}' is not supported \
-                     (smollm, gpt2, llama-bpe, qwen2); pass the model's tokenizer.json with --tokenizer"
+                     (default, gpt-2, smollm, starcoder, llama-bpe, qwen2); pass the model's tokenizer.json with --tokenizer"
                 ),
             ))
         }

@@ -145,6 +145,48 @@ fn fixtures_exercise_byte_fallback_prefix_and_special_tokens() {
     }
 }
 
+#[test]
+fn golden_model_fixtures_tokenize_alike_from_gguf_and_tokenizer_json() {
+    // The model fixtures of `fixtures/golden/` (written by scripts/golden/make_fixtures.py) carry
+    // a byte-level BPE both as tokenizer.json and in their GGUF metadata (`tokenizer.ggml.pre =
+    // gpt-2`, as llama.cpp writes it): both must give the same ids on the fixture strings.
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden");
+    let strings: Vec<String> = cases(&fixture("gpt2"))
+        .into_iter()
+        .map(|c| c.text)
+        .collect();
+    let mut checked = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&golden)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let gguf = dir.join("model.gguf");
+        if !gguf.exists() {
+            continue;
+        }
+        let from_gguf = TextTokenizer::from_gguf(&read_gguf(&gguf), &gguf).unwrap();
+        let from_json = TextTokenizer::from_file(&dir.join("tokenizer.json")).unwrap();
+        for s in &strings {
+            assert_eq!(
+                from_gguf.encode_prompt(s).unwrap(),
+                from_json.encode_prompt(s).unwrap(),
+                "{}: {s:?}",
+                dir.display()
+            );
+            assert_eq!(
+                from_gguf.encode_continuation(s).unwrap(),
+                from_json.encode_continuation(s).unwrap(),
+                "{}: {s:?}",
+                dir.display()
+            );
+        }
+        checked.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    assert!(checked.len() >= 7, "only {checked:?} have a model.gguf");
+}
+
 fn content(meta: Vec<(&str, Value)>) -> Content {
     Content {
         magic: candle_core::quantized::gguf_file::VersionedMagic::GgufV3,
