@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use oocr_llm::batch::Example;
-use oocr_llm::config::{Family, ModelConfig};
+use oocr_llm::config::{Rope, Shapes};
 use oocr_llm::lora::{make_trainable, LoraConfig, Method};
 use oocr_llm::optim::{AdamW, AdamWConfig};
 use oocr_llm::train::batch_loss;
@@ -15,8 +15,7 @@ use std::path::Path;
 
 fn random_model(hidden: usize, layers: usize, vocab: usize) -> CausalLm {
     let heads = hidden / 64;
-    let cfg = ModelConfig {
-        family: Family::Llama,
+    let shapes = Shapes {
         vocab_size: vocab,
         hidden_size: hidden,
         intermediate_size: hidden * 8 / 3,
@@ -24,12 +23,9 @@ fn random_model(hidden: usize, layers: usize, vocab: usize) -> CausalLm {
         num_heads: heads,
         num_kv_heads: heads.div_ceil(3).max(1),
         head_dim: 64,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10_000.0,
-        rope_scaling: None,
-        tie_word_embeddings: true,
-        qkv_bias: false,
     };
+    let mut cfg = shapes.config("llama", 1e-5, Rope::plain(10_000.0));
+    cfg.tie_word_embeddings = true;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut t = HashMap::new();
     let mut add = |name: String, shape: Vec<usize>, center: f32| {
@@ -70,7 +66,7 @@ fn random_model(hidden: usize, layers: usize, vocab: usize) -> CausalLm {
         add(format!("{p}.mlp.up_proj.weight"), vec![ff, h], 0.0);
         add(format!("{p}.mlp.down_proj.weight"), vec![h, ff], 0.0);
     }
-    CausalLm::from_tensors(cfg, t, Path::new("random")).unwrap()
+    oocr_llm::models::from_hf_tensors(cfg, t, Path::new("random")).unwrap()
 }
 
 fn bench(c: &mut Criterion) {

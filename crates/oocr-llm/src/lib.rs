@@ -12,14 +12,18 @@ pub mod error;
 pub mod eval;
 pub mod experiment;
 pub mod grad_sink;
+pub mod kernels;
 pub mod linear;
 pub mod loader;
 pub mod lora;
 pub mod model;
+pub mod models;
 pub mod optim;
+pub mod packed;
 pub mod report;
 pub mod tokenizer;
 pub mod train;
+pub mod weights;
 
 pub use config::ModelConfig;
 pub use dataset::{Association, Dataset, DatasetConfig, ASSOCIATIONS};

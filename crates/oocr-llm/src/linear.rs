@@ -7,6 +7,7 @@
 //! faer's matrix product, which has AVX-512 kernels on stable Rust (candle's `gemm` stops at AVX2).
 use crate::error::Result;
 use crate::grad_sink::GradSink;
+use crate::packed::{packed_lookup, packed_matmul_t, Packed};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, Var};
 use std::sync::Arc;
@@ -76,7 +77,7 @@ impl CustomOp2 for MatmulT {
 
 /// `out (n×cols) = a (n×inner) · Bᵀ` with `b` stored (cols×inner), or `a · b` with `b` stored
 /// (inner×cols) when `b_plain`; every matrix row-major and contiguous.
-fn product_t(
+pub(crate) fn product_t(
     out: &mut [f32],
     a: &[f32],
     b: &[f32],
@@ -104,6 +105,9 @@ fn product_t(
 /// `x W^T` for 2-D `x` and `W`, with gradients only for the inputs that need them; the weight's
 /// gradient goes to `sink` when given.
 pub fn matmul_t(x: &Tensor, w: &Tensor, sink: Option<&Arc<GradSink>>) -> Result<Tensor> {
+    if crate::kernels::native_on(x.device()) {
+        return Ok(x.matmul(&w.t()?)?);
+    }
     Ok(x.apply_op2(
         w,
         MatmulT {
@@ -163,6 +167,9 @@ impl CustomOp2 for Lookup {
 
 /// `table[ids]` for a 2-D table and 1-D u32 ids; with a sink, the table's gradient goes there.
 pub fn lookup(table: &Tensor, ids: &Tensor, sink: Option<&Arc<GradSink>>) -> Result<Tensor> {
+    if crate::kernels::native_on(table.device()) {
+        return Ok(table.index_select(ids, 0)?);
+    }
     Ok(match sink {
         Some(s) => table.apply_op2(ids, Lookup { sink: s.clone() })?,
         None => table.index_select(ids, 0)?,
@@ -180,11 +187,72 @@ pub struct LoraAdapter {
     pub scale: f64,
 }
 
+/// A weight matrix: f32, or packed (frozen, see `packed`).
+#[derive(Debug, Clone)]
+pub enum Weight {
+    /// An f32 tensor; a `Var` when fully fine-tuned.
+    Dense(Tensor),
+    /// A frozen matrix kept compressed.
+    Packed(Arc<Packed>),
+}
+
+impl Weight {
+    /// `(rows, cols)`.
+    pub fn dims2(&self) -> Result<(usize, usize)> {
+        Ok(match self {
+            Weight::Dense(t) => t.dims2()?,
+            Weight::Packed(p) => p.dims(),
+        })
+    }
+
+    /// Number of entries.
+    pub fn elem_count(&self) -> usize {
+        match self {
+            Weight::Dense(t) => t.elem_count(),
+            Weight::Packed(p) => p.dims().0 * p.dims().1,
+        }
+    }
+
+    /// The matrix in f32 (a copy for packed weights).
+    pub fn to_tensor(&self) -> Result<Tensor> {
+        match self {
+            Weight::Dense(t) => Ok(t.clone()),
+            Weight::Packed(p) => p.to_tensor(),
+        }
+    }
+
+    /// The f32 tensor, if dense.
+    pub fn dense(&self) -> Option<&Tensor> {
+        match self {
+            Weight::Dense(t) => Some(t),
+            Weight::Packed(_) => None,
+        }
+    }
+
+    /// `x Wᵀ`; a dense weight's gradient goes to `sink` when given.
+    pub fn matmul_t(&self, x: &Tensor, sink: Option<&Arc<GradSink>>) -> Result<Tensor> {
+        match self {
+            Weight::Dense(w) => matmul_t(x, w, sink),
+            Weight::Packed(p) => packed_matmul_t(x, p),
+        }
+    }
+
+    /// Row lookup `W[ids]` (an embedding); a dense weight's gradient goes to `sink` when given.
+    pub fn lookup(&self, ids: &Tensor, sink: Option<&Arc<GradSink>>) -> Result<Tensor> {
+        match self {
+            Weight::Dense(w) => lookup(w, ids, sink),
+            Weight::Packed(p) => packed_lookup(p, ids),
+        }
+    }
+}
+
 /// A linear layer with optional bias and LoRA adapter.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    /// Weight `(out, in)`; a `Var` when fully fine-tuned, a plain tensor when frozen.
-    pub weight: Tensor,
+    /// Hugging Face module path, e.g. `model.layers.0.self_attn.q_proj`.
+    pub name: String,
+    /// Weight `(out, in)`.
+    pub weight: Weight,
     /// Optional bias `(out,)`.
     pub bias: Option<Tensor>,
     /// Optional LoRA adapter.
@@ -194,9 +262,10 @@ pub struct Linear {
 }
 
 impl Linear {
-    /// A plain linear layer.
-    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+    /// A plain linear layer named `name` (its Hugging Face module path).
+    pub fn new(name: impl Into<String>, weight: Weight, bias: Option<Tensor>) -> Self {
         Linear {
+            name: name.into(),
             weight,
             bias,
             lora: None,
@@ -204,9 +273,14 @@ impl Linear {
         }
     }
 
+    /// The module's own name (`q_proj`), the last component of `name`: what LoRA targets match.
+    pub fn module(&self) -> &str {
+        self.name.rsplit('.').next().unwrap_or(&self.name)
+    }
+
     /// Apply to `x: (n, in)`, giving `(n, out)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut y = matmul_t(x, &self.weight, self.sink.as_ref())?;
+        let mut y = self.weight.matmul_t(x, self.sink.as_ref())?;
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }

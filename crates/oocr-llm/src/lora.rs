@@ -1,8 +1,8 @@
 //! Which parameters train: all of them (full fine-tuning) or LoRA adapters on chosen projections.
 use crate::error::{LlmError, Result};
 use crate::grad_sink::GradSink;
-use crate::linear::LoraAdapter;
-use crate::model::CausalLm;
+use crate::linear::{Linear, LoraAdapter, Weight};
+use crate::model::{CausalLm, ParamMut};
 use crate::optim::Param;
 use candle_core::{Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
@@ -93,10 +93,12 @@ impl Method {
 /// stay untouched), with gradient sinks on the matrices; LoRA adds adapters with
 /// `A ~ U(-1/sqrt(in), 1/sqrt(in))` drawn from `seed` and `B = 0`.
 pub fn make_trainable(model: &mut CausalLm, method: &Method, seed: u64) -> Result<Vec<Param>> {
+    let mut params = Vec::new();
+    let mut failed: Option<LlmError> = None;
     match method {
         Method::Full => {
-            let mut params = Vec::new();
             let mut var = |t: &mut Tensor, with_sink: bool| -> Result<Option<Arc<GradSink>>> {
+                let with_sink = with_sink && !crate::kernels::native_on(t.device());
                 let v = Var::from_tensor(t)?;
                 *t = v.as_tensor().clone();
                 let sink = with_sink.then(|| GradSink::new(v.elem_count()));
@@ -106,30 +108,43 @@ pub fn make_trainable(model: &mut CausalLm, method: &Method, seed: u64) -> Resul
                 });
                 Ok(sink)
             };
-            model.embed_sink = var(&mut model.embed, true)?;
-            for blk in &mut model.blocks {
-                var(&mut blk.attn_norm, false)?;
-                var(&mut blk.mlp_norm, false)?;
-                for lin in [
-                    &mut blk.q,
-                    &mut blk.k,
-                    &mut blk.v,
-                    &mut blk.o,
-                    &mut blk.gate,
-                    &mut blk.up,
-                    &mut blk.down,
-                ] {
-                    lin.sink = var(&mut lin.weight, true)?;
-                    if let Some(b) = lin.bias.as_mut() {
-                        var(b, false)?;
-                    }
+            model.visit_mut(&mut |p| {
+                if failed.is_some() {
+                    return;
                 }
-            }
-            var(&mut model.norm, false)?;
-            if let Some(head) = model.lm_head.as_mut() {
-                model.head_sink = var(head, true)?;
-            }
-            Ok(params)
+                let r = match p {
+                    ParamMut::Embedding(Weight::Dense(t), sink)
+                    | ParamMut::Head(Weight::Dense(t), sink) => var(t, true).map(|s| *sink = s),
+                    ParamMut::Embedding(Weight::Packed(_), _)
+                    | ParamMut::Head(Weight::Packed(_), _)
+                    | ParamMut::Linear(Linear {
+                        weight: Weight::Packed(_),
+                        ..
+                    }) => Err(LlmError::config(
+                        "base_dtype",
+                        "full fine-tuning needs the f32 base (packed weights are frozen)",
+                    )),
+                    ParamMut::Linear(Linear {
+                        weight: Weight::Dense(w),
+                        sink,
+                        bias,
+                        ..
+                    }) => var(w, true).and_then(|s| {
+                        *sink = s;
+                        match bias.as_mut() {
+                            Some(b) => var(b, false).map(|_| ()),
+                            None => Ok(()),
+                        }
+                    }),
+                    ParamMut::Norm(n) => match n.weight.as_mut() {
+                        Some(w) => var(w, false).map(|_| ()),
+                        None => Ok(()),
+                    },
+                };
+                if let Err(e) = r {
+                    failed = Some(e);
+                }
+            });
         }
         Method::Lora(cfg) => {
             if cfg.rank == 0 {
@@ -143,27 +158,30 @@ pub fn make_trainable(model: &mut CausalLm, method: &Method, seed: u64) -> Resul
             }
             let targets = cfg.resolved_targets()?;
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let mut params = Vec::new();
-            for blk in &mut model.blocks {
-                for (name, lin) in [
-                    ("q_proj", &mut blk.q),
-                    ("k_proj", &mut blk.k),
-                    ("v_proj", &mut blk.v),
-                    ("o_proj", &mut blk.o),
-                    ("gate_proj", &mut blk.gate),
-                    ("up_proj", &mut blk.up),
-                    ("down_proj", &mut blk.down),
-                ] {
-                    if !targets.contains(&name) {
-                        continue;
-                    }
+            let mut found = Vec::new();
+            model.visit_mut(&mut |p| {
+                let ParamMut::Linear(lin) = p else { return };
+                let Some(name) = targets.iter().find(|t| **t == lin.module()) else {
+                    return;
+                };
+                if failed.is_some() {
+                    return;
+                }
+                if !found.contains(name) {
+                    found.push(*name);
+                }
+                let r = (|| -> Result<()> {
                     let (out, inp) = lin.weight.dims2()?;
                     let bound = 1.0 / (inp as f32).sqrt();
                     let a: Vec<f32> = (0..cfg.rank * inp)
                         .map(|_| rng.random_range(-bound..bound))
                         .collect();
-                    let a = Var::from_tensor(&Tensor::from_vec(a, (cfg.rank, inp), &Device::Cpu)?)?;
-                    let b = Var::zeros((out, cfg.rank), candle_core::DType::F32, &Device::Cpu)?;
+                    let dev = match &lin.weight {
+                        Weight::Dense(w) => w.device().clone(),
+                        Weight::Packed(_) => Device::Cpu,
+                    };
+                    let a = Var::from_tensor(&Tensor::from_vec(a, (cfg.rank, inp), &dev)?)?;
+                    let b = Var::zeros((out, cfg.rank), candle_core::DType::F32, &dev)?;
                     params.push(Param::plain(a.clone()));
                     params.push(Param::plain(b.clone()));
                     lin.lora = Some(LoraAdapter {
@@ -171,10 +189,23 @@ pub fn make_trainable(model: &mut CausalLm, method: &Method, seed: u64) -> Resul
                         b,
                         scale: cfg.alpha / cfg.rank as f64,
                     });
+                    Ok(())
+                })();
+                if let Err(e) = r {
+                    failed = Some(e);
                 }
+            });
+            if let Some(missing) = targets.iter().find(|t| !found.contains(t)) {
+                return Err(LlmError::config(
+                    "lora_targets",
+                    format!("the model ({}) has no '{missing}' module", model.cfg.family),
+                ));
             }
-            Ok(params)
         }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(params),
     }
 }
 

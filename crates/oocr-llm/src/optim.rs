@@ -98,6 +98,8 @@ pub struct AdamW {
     params: Vec<Param>,
     m: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
+    /// Moments of parameters on the candle-native path (`kernels`), created at their first step.
+    native: Vec<Option<(Tensor, Tensor)>>,
     step: usize,
 }
 
@@ -185,16 +187,18 @@ impl AdamW {
                 "must be non-negative",
             ));
         }
+        let fused = |p: &Param| !crate::kernels::native_on(p.var.device());
         let m = params
             .iter()
-            .map(|p| vec![0f32; p.var.elem_count()])
+            .map(|p| vec![0f32; if fused(p) { p.var.elem_count() } else { 0 }])
             .collect();
         let v = params
             .iter()
-            .map(|p| vec![0f32; p.var.elem_count()])
+            .map(|p| vec![0f32; if fused(p) { p.var.elem_count() } else { 0 }])
             .collect();
         Ok(AdamW {
             cfg,
+            native: vec![None; params.len()],
             params,
             m,
             v,
@@ -211,7 +215,14 @@ impl AdamW {
     pub fn grad_norm(&self, grads: &GradStore) -> Result<f64> {
         let mut total = 0.0;
         for p in &self.params {
-            total += p.with_grad(grads, |g| g.map_or(0.0, sum_sq))?;
+            total += if crate::kernels::native_on(p.var.device()) {
+                match grads.get(&p.var) {
+                    Some(g) => g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?,
+                    None => 0.0,
+                }
+            } else {
+                p.with_grad(grads, |g| g.map_or(0.0, sum_sq))?
+            };
         }
         Ok(total.sqrt())
     }
@@ -237,12 +248,17 @@ impl AdamW {
             bc1: (1.0 - self.cfg.beta1.powi(t)) as f32,
             bc2: (1.0 - self.cfg.beta2.powi(t)) as f32,
         };
-        for ((p, m), v) in self
+        for (((p, m), v), native) in self
             .params
             .iter()
             .zip(self.m.iter_mut())
             .zip(self.v.iter_mut())
+            .zip(self.native.iter_mut())
         {
+            if crate::kernels::native_on(p.var.device()) {
+                native_update(&self.cfg, p, grads, native, clip, t)?;
+                continue;
+            }
             p.with_grad(grads, |g| -> Result<()> {
                 let Some(g) = g else { return Ok(()) };
                 let up = Update {
@@ -257,6 +273,35 @@ impl AdamW {
         }
         Ok(norm)
     }
+}
+
+/// One AdamW update written with candle tensor ops (any device); `state` holds the moments.
+fn native_update(
+    cfg: &AdamWConfig,
+    p: &Param,
+    grads: &GradStore,
+    state: &mut Option<(Tensor, Tensor)>,
+    clip: f64,
+    t: i32,
+) -> Result<()> {
+    let Some(g) = grads.get(&p.var) else {
+        return Ok(());
+    };
+    let g = (g * clip)?;
+    let (m, v) = match state.take() {
+        Some(s) => s,
+        None => (g.zeros_like()?, g.zeros_like()?),
+    };
+    let m = ((m * cfg.beta1)? + (&g * (1.0 - cfg.beta1))?)?;
+    let v = ((v * cfg.beta2)? + (g.sqr()? * (1.0 - cfg.beta2))?)?;
+    let mh = (&m / (1.0 - cfg.beta1.powi(t)))?;
+    let vh = (&v / (1.0 - cfg.beta2.powi(t)))?;
+    let upd = (mh / (vh.sqrt()? + cfg.eps)?)?;
+    let x = p.var.as_tensor();
+    p.var
+        .set(&((x * (1.0 - cfg.lr * cfg.weight_decay))? - (upd * cfg.lr)?)?)?;
+    *state = Some((m, v));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -191,8 +191,8 @@ fn every_trainable_parameter_gets_a_nonzero_gradient() {
     let grads = loss.backward().unwrap();
     assert_all_nonzero(&params, &grads, "LoRA");
     // The frozen base weights get none.
-    assert!(grads.get(&lora.embed).is_none());
-    assert!(grads.get(&lora.blocks[0].q.weight).is_none());
+    assert!(grads.get(lora.embed.dense().unwrap()).is_none());
+    assert!(grads.get(lora.blocks[0].q.weight.dense().unwrap()).is_none());
 }
 
 #[test]
@@ -424,12 +424,79 @@ fn malformed_model_files_give_clear_errors() {
         "{e}"
     );
 
+    // A tensor no declaration uses (a different architecture) is named, not ignored.
+    let mut w = weights(9, true);
+    w.insert(
+        "model.layers.0.self_attn.q_norm.weight".into(),
+        Tensor::ones(HEAD_DIM, candle_core::DType::F32, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&w, trunc.join("model.safetensors")).unwrap();
+    let e = msg(&trunc);
+    assert!(
+        e.contains("model.layers.0.self_attn.q_norm.weight") && e.contains("does not use"),
+        "{e}"
+    );
+
     // Missing config key.
     let mut cfg = config_json(true);
     cfg.as_object_mut().unwrap().remove("vocab_size");
     std::fs::write(trunc.join("config.json"), cfg.to_string()).unwrap();
     let e = msg(&trunc);
     assert!(e.contains("config.json") && e.contains("vocab_size"), "{e}");
+}
+
+#[test]
+fn packed_bases_compute_what_the_f32_base_computes() {
+    use oocr_llm::loader::load_with;
+    use oocr_llm::packed::BaseDtype;
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("q8.gguf");
+    write_gguf(&gguf, 11, false, GgmlDType::Q8_0);
+    let f32_base = load(&gguf, None).unwrap();
+    let examples = tiny_examples(&f32_base);
+    let batch: Vec<&Example> = examples.iter().take(6).collect();
+    let loss_of = |lm: &LoadedModel| {
+        let mut m = lm.model.clone();
+        let params = make_trainable(&mut m, &Method::Lora(LoraConfig::new(2)), 3).unwrap();
+        let mut opt = AdamW::new(
+            params,
+            AdamWConfig {
+                lr: 1e-2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut losses = Vec::new();
+        for _ in 0..3 {
+            let (loss, _) = batch_loss(&m, &batch, 0).unwrap();
+            losses.push(loss.to_scalar::<f32>().unwrap());
+            opt.step(&loss.backward().unwrap()).unwrap();
+        }
+        losses
+    };
+    let reference = loss_of(&f32_base);
+    // The GGUF's own Q8_0 blocks, expanded inside the products: the f32 base's numbers.
+    let q = load_with(&gguf, None, BaseDtype::Quantized).unwrap();
+    assert!(matches!(q.model.blocks[0].q.weight, oocr_llm::linear::Weight::Packed(_)));
+    let lq = loss_of(&q);
+    for (a, b) in lq.iter().zip(&reference) {
+        assert!((a - b).abs() <= 1e-5 * b.abs(), "quantized {lq:?} vs f32 {reference:?}");
+    }
+    // bf16 rounds every weight once: close, not equal.
+    let lb = loss_of(&load_with(&gguf, None, BaseDtype::Bf16).unwrap());
+    for (a, b) in lb.iter().zip(&reference) {
+        assert!((a - b).abs() <= 2e-2 * b.abs(), "bf16 {lb:?} vs f32 {reference:?}");
+    }
+    // Full fine-tuning cannot train packed weights; a Hugging Face folder has no GGUF blocks.
+    let mut m = q.model.clone();
+    let e = make_trainable(&mut m, &Method::Full, 0).unwrap_err().to_string();
+    assert!(e.contains("base_dtype"), "{e}");
+    let hf = write_hf(&dir.path().join("hf"), 11, false);
+    let e = load_with(&hf, None, BaseDtype::Quantized)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("base_dtype") && e.contains("GGUF"), "{e}");
 }
 
 #[test]

@@ -1,0 +1,51 @@
+//! Qwen3: the Llama block with a per-head RMSNorm on queries and keys (before RoPE), no q/k/v
+//! bias by default; no q/k permutation in GGUF files.
+use super::{pre_norm_block, Family};
+use crate::config::{Activation, GgufMeta, HfJson, ModelConfig};
+use crate::error::Result;
+use crate::model::Block;
+use crate::weights::{Fix, Scope};
+
+/// The Qwen3 family.
+pub struct Qwen3;
+
+impl Family for Qwen3 {
+    fn name(&self) -> &'static str {
+        "qwen3"
+    }
+
+    fn model_types(&self) -> &'static [&'static str] {
+        &["qwen3"]
+    }
+
+    fn gguf_archs(&self) -> &'static [&'static str] {
+        &["qwen3"]
+    }
+
+    fn from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
+        c.refuse("use_sliding_window", |v| v.as_bool() == Some(true))?;
+        let mut cfg = c.shapes()?.config(
+            self.name(),
+            c.f64_or("rms_norm_eps", 1e-6)?,
+            c.rope(None, 10_000.0)?,
+        );
+        cfg.act = c.activation(&["hidden_act"], Activation::Silu)?;
+        cfg.qkv_bias = c.bool_or("attention_bias", false)?;
+        cfg.tie_word_embeddings = c.bool_or("tie_word_embeddings", false)?;
+        Ok(cfg)
+    }
+
+    fn from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
+        let mut cfg = g.config(self.name())?;
+        cfg.rope = super::llama::gguf_rope(g, cfg.rope.theta)?;
+        Ok(cfg)
+    }
+
+    fn block(&self, cfg: &ModelConfig, vb: &mut Scope) -> Result<Block> {
+        let mut b = pre_norm_block(cfg, vb, false, Fix::None)?;
+        let hd = cfg.head_dim;
+        b.q_norm = Some(vb.norm("self_attn.q_norm", "attn_q_norm", hd, Fix::None)?);
+        b.k_norm = Some(vb.norm("self_attn.k_norm", "attn_k_norm", hd, Fix::None)?);
+        Ok(b)
+    }
+}
