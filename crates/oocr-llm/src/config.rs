@@ -207,7 +207,10 @@ impl ModelConfig {
         }
         let positive = |x: f64| x.is_finite() && x > 0.0;
         if !positive(self.norm_eps) {
-            return bad("rms_norm_eps", format!("{} must be positive", self.norm_eps));
+            return bad(
+                "rms_norm_eps",
+                format!("{} must be positive", self.norm_eps),
+            );
         }
         for r in std::iter::once(&self.rope).chain(self.rope_local.as_ref()) {
             if !positive(r.theta) {
@@ -254,7 +257,7 @@ impl ModelConfig {
     pub fn from_hf_json(path: &Path) -> Result<Self> {
         let hf = HfJson::read(path)?;
         let family = crate::models::for_model_type(&hf)?;
-        let cfg = family.from_hf(&hf)?;
+        let cfg = family.config_from_hf(&hf)?;
         cfg.validate(path)?;
         Ok(cfg)
     }
@@ -454,8 +457,7 @@ impl HfJson {
                 factor: f("factor")?,
                 high_freq_factor: f("high_freq_factor")?,
                 low_freq_factor: f("low_freq_factor")?,
-                original_max_position_embeddings: f("original_max_position_embeddings")?
-                    as usize,
+                original_max_position_embeddings: f("original_max_position_embeddings")? as usize,
             })),
             other => Err(self.err(
                 &format!("{key}.rope_type"),
@@ -660,7 +662,9 @@ impl<'a> GgufMeta<'a> {
     pub fn config(&self, family: &str) -> Result<ModelConfig> {
         let eps = match self.opt_f64("attention.layer_norm_rms_epsilon")? {
             Some(e) => e,
-            None => self.opt_f64("attention.layer_norm_epsilon")?.unwrap_or(1e-5),
+            None => self
+                .opt_f64("attention.layer_norm_epsilon")?
+                .unwrap_or(1e-5),
         };
         let theta = self.opt_f64("rope.freq_base")?.unwrap_or(10_000.0);
         let mut cfg = self.shapes()?.config(family, eps, Rope::plain(theta));
@@ -713,24 +717,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = write(
             dir.path(),
-            &format!(r#"{{{LLAMA},"rope_parameters":{{"rope_theta":50000.0,"rope_type":"default"}}}}"#),
+            &format!(
+                r#"{{{LLAMA},"rope_parameters":{{"rope_theta":50000.0,"rope_type":"default"}}}}"#
+            ),
         );
         assert_eq!(ModelConfig::from_hf_json(&p).unwrap().rope.theta, 50000.0);
         let p = write(dir.path(), &format!(r#"{{{LLAMA},"rope_theta":20000.0}}"#));
         assert_eq!(ModelConfig::from_hf_json(&p).unwrap().rope.theta, 20000.0);
         let p = write(
             dir.path(),
-            &format!(r#"{{{LLAMA},"rope_parameters":{{"rope_theta":5e5,"rope_type":"llama3","factor":8.0,
-                "high_freq_factor":4.0,"low_freq_factor":1.0,"original_max_position_embeddings":8192}}}}"#),
+            &format!(
+                r#"{{{LLAMA},"rope_parameters":{{"rope_theta":5e5,"rope_type":"llama3","factor":8.0,
+                "high_freq_factor":4.0,"low_freq_factor":1.0,"original_max_position_embeddings":8192}}}}"#
+            ),
         );
         let c = ModelConfig::from_hf_json(&p).unwrap();
         assert!(matches!(c.rope.scaling, Some(RopeScaling::Llama3 { .. })));
         let p = write(
             dir.path(),
-            &format!(r#"{{{LLAMA},"rope_parameters":{{"rope_theta":5e5,"rope_type":"yarn","factor":8.0}}}}"#),
+            &format!(
+                r#"{{{LLAMA},"rope_parameters":{{"rope_theta":5e5,"rope_type":"yarn","factor":8.0}}}}"#
+            ),
         );
         let e = ModelConfig::from_hf_json(&p).unwrap_err().to_string();
-        assert!(e.contains("rope_parameters.rope_type") && e.contains("yarn"), "{e}");
+        assert!(
+            e.contains("rope_parameters.rope_type") && e.contains("yarn"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -68,18 +68,22 @@ fn display_name(path: &Path) -> String {
 pub fn load_hf(dir: &Path, tokenizer: Option<&Path>, base: BaseDtype) -> Result<LoadedModel> {
     let hf = HfJson::read(&dir.join("config.json"))?;
     let family = models::for_model_type(&hf)?;
-    let cfg = family.from_hf(&hf)?;
+    let cfg = family.config_from_hf(&hf)?;
     cfg.validate(&hf.path)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| LlmError::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "safetensors")
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("model"))
+        })
         .collect();
     files.sort();
     if files.is_empty() {
         return Err(LlmError::model_file(
             dir,
-            "no *.safetensors file in the model folder",
+            "no model*.safetensors file in the model folder",
         ));
     }
     let mut tensors = HashMap::new();
@@ -123,7 +127,7 @@ pub fn load_gguf(path: &Path, tokenizer: Option<&Path>, base: BaseDtype) -> Resu
         .map_err(|e| LlmError::model_file(path, format!("not a valid GGUF file: {e}")))?;
     let meta = GgufMeta::new(&content, path)?;
     let family = models::for_gguf(&meta)?;
-    let cfg = family.from_gguf(&meta)?;
+    let cfg = family.config_from_gguf(&meta)?;
     cfg.validate(path)?;
     let tok = match tokenizer {
         Some(p) => TextTokenizer::from_file(p)?,

@@ -242,7 +242,10 @@ impl CausalLm {
 
     /// Number of base parameters (LoRA adapters excluded).
     pub fn num_params(&mut self) -> usize {
-        self.named_params().iter().map(|(_, t)| t.elem_count()).sum()
+        self.named_params()
+            .iter()
+            .map(|(_, t)| t.elem_count())
+            .sum()
     }
 
     fn layer_inputs(&self, inp: &Inputs) -> Result<LayerInputs> {

@@ -217,7 +217,11 @@ impl AdamW {
         for p in &self.params {
             total += if crate::kernels::native_on(p.var.device()) {
                 match grads.get(&p.var) {
-                    Some(g) => g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?,
+                    Some(g) => g
+                        .sqr()?
+                        .sum_all()?
+                        .to_dtype(candle_core::DType::F64)?
+                        .to_scalar::<f64>()?,
                     None => 0.0,
                 }
             } else {

@@ -164,7 +164,8 @@ impl CustomOp1 for PackedMatmulT {
             part.resize(n * (r1 - r0), 0.0);
             crate::linear::product_t(&mut part, x, &slab, n, k, r1 - r0, false);
             for i in 0..n {
-                out[i * m + r0..i * m + r1].copy_from_slice(&part[i * (r1 - r0)..(i + 1) * (r1 - r0)]);
+                out[i * m + r0..i * m + r1]
+                    .copy_from_slice(&part[i * (r1 - r0)..(i + 1) * (r1 - r0)]);
             }
         }
         Ok((CpuStorage::F32(out), Shape::from((n, m))))
@@ -222,9 +223,16 @@ mod tests {
     #[test]
     fn packed_product_and_input_gradient_equal_the_dense_ones() {
         let dev = Device::Cpu;
-        let w: Vec<f32> = (0..64 * 256).map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0).collect();
+        let w: Vec<f32> = (0..64 * 256)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0)
+            .collect();
         let w = Tensor::from_vec(w, (64, 256), &dev).unwrap();
-        for dtype in [GgmlDType::F32, GgmlDType::BF16, GgmlDType::Q8_0, GgmlDType::Q4K] {
+        for dtype in [
+            GgmlDType::F32,
+            GgmlDType::BF16,
+            GgmlDType::Q8_0,
+            GgmlDType::Q4K,
+        ] {
             let p = Arc::new(Packed::from_f32(&w, dtype).unwrap());
             let dense = p.to_tensor().unwrap();
             let x = candle_core::Var::from_vec(
@@ -258,7 +266,10 @@ mod tests {
         let a = p.rows_f32(2, 3).unwrap();
         let b = q.rows_f32(0, 1).unwrap();
         assert_eq!(a, b);
-        assert_eq!(p.gather(&[3, 3]).unwrap()[32..], p.rows_f32(3, 4).unwrap()[..]);
+        assert_eq!(
+            p.gather(&[3, 3]).unwrap()[32..],
+            p.rows_f32(3, 4).unwrap()[..]
+        );
         assert!(p.gather(&[4]).is_err());
     }
 }

@@ -131,7 +131,10 @@ fn check_variant(variant: &str) {
     // Logits at every position.
     let ours = all_logits(&lm.model, &g);
     let e = rel_logit_error(&ours, &g.logits);
-    assert!(e < 1e-4, "{variant}: logits differ by {e:.2e} (relative to the largest)");
+    assert!(
+        e < 1e-4,
+        "{variant}: logits differ by {e:.2e} (relative to the largest)"
+    );
 
     // The GGUF rendition of the same weights gives the same logits.
     // Where llama.cpp's conventions differ from the checkpoint's config (Gemma 2 stores no
@@ -141,9 +144,11 @@ fn check_variant(variant: &str) {
         let gg = load(&gguf, Some(&dir.join("tokenizer.json"))).unwrap();
         assert_eq!(gg.model.cfg.num_layers, lm.model.cfg.num_layers);
         let reference = match g.json["gguf"]["logits_tensor"].as_str() {
-            Some(name) => candle_core::safetensors::load(dir.join("golden.safetensors"), &Device::Cpu)
-                .unwrap()[name]
-                .clone(),
+            Some(name) => {
+                candle_core::safetensors::load(dir.join("golden.safetensors"), &Device::Cpu)
+                    .unwrap()[name]
+                    .clone()
+            }
             None => g.logits.clone(),
         };
         let e = rel_logit_error(&all_logits(&gg.model, &g), &reference);

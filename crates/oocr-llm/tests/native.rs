@@ -64,6 +64,9 @@ fn native_kernels_match_the_fused_ones() {
                 "{method:?}: fused {fused:?} vs native {native:?}"
             );
         }
-        assert!(fused[3] < fused[0], "{method:?}: training does not lower the loss");
+        assert!(
+            fused[3] < fused[0],
+            "{method:?}: training does not lower the loss"
+        );
     }
 }

@@ -192,7 +192,9 @@ fn every_trainable_parameter_gets_a_nonzero_gradient() {
     assert_all_nonzero(&params, &grads, "LoRA");
     // The frozen base weights get none.
     assert!(grads.get(lora.embed.dense().unwrap()).is_none());
-    assert!(grads.get(lora.blocks[0].q.weight.dense().unwrap()).is_none());
+    assert!(grads
+        .get(lora.blocks[0].q.weight.dense().unwrap())
+        .is_none());
 }
 
 #[test]
@@ -477,19 +479,30 @@ fn packed_bases_compute_what_the_f32_base_computes() {
     let reference = loss_of(&f32_base);
     // The GGUF's own Q8_0 blocks, expanded inside the products: the f32 base's numbers.
     let q = load_with(&gguf, None, BaseDtype::Quantized).unwrap();
-    assert!(matches!(q.model.blocks[0].q.weight, oocr_llm::linear::Weight::Packed(_)));
+    assert!(matches!(
+        q.model.blocks[0].q.weight,
+        oocr_llm::linear::Weight::Packed(_)
+    ));
     let lq = loss_of(&q);
     for (a, b) in lq.iter().zip(&reference) {
-        assert!((a - b).abs() <= 1e-5 * b.abs(), "quantized {lq:?} vs f32 {reference:?}");
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs(),
+            "quantized {lq:?} vs f32 {reference:?}"
+        );
     }
     // bf16 rounds every weight once: close, not equal.
     let lb = loss_of(&load_with(&gguf, None, BaseDtype::Bf16).unwrap());
     for (a, b) in lb.iter().zip(&reference) {
-        assert!((a - b).abs() <= 2e-2 * b.abs(), "bf16 {lb:?} vs f32 {reference:?}");
+        assert!(
+            (a - b).abs() <= 2e-2 * b.abs(),
+            "bf16 {lb:?} vs f32 {reference:?}"
+        );
     }
     // Full fine-tuning cannot train packed weights; a Hugging Face folder has no GGUF blocks.
     let mut m = q.model.clone();
-    let e = make_trainable(&mut m, &Method::Full, 0).unwrap_err().to_string();
+    let e = make_trainable(&mut m, &Method::Full, 0)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("base_dtype"), "{e}");
     let hf = write_hf(&dir.path().join("hf"), 11, false);
     let e = load_with(&hf, None, BaseDtype::Quantized)

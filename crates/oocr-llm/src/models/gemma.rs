@@ -37,7 +37,7 @@ impl Family for Gemma {
         &["gemma"]
     }
 
-    fn from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
+    fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
         let mut cfg = c.shapes()?.config(
             self.name(),
             c.f64_or("rms_norm_eps", 1e-6)?,
@@ -47,7 +47,7 @@ impl Family for Gemma {
         Ok(cfg)
     }
 
-    fn from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
+    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
         let mut cfg = g.config(self.name())?;
         gemma_common(&mut cfg, None)?;
         Ok(cfg)

@@ -18,7 +18,8 @@ pub fn sandwich_block(cfg: &ModelConfig, vb: &mut Scope) -> Result<Block> {
     let fix = Fix::PlusOne;
     let attn_norm = Some(vb.norm("input_layernorm", "attn_norm", h, fix)?);
     let (q, k, v, o) = attention(cfg, vb, false)?;
-    let attn_post_norm = Some(vb.norm("post_attention_layernorm", "post_attention_norm", h, fix)?);
+    let attn_post_norm =
+        Some(vb.norm("post_attention_layernorm", "post_attention_norm", h, fix)?);
     let mlp_norm = Some(vb.norm("pre_feedforward_layernorm", "ffn_norm", h, fix)?);
     let (gate, up, down) = mlp(cfg, vb)?;
     let mlp_post_norm = Some(vb.norm("post_feedforward_layernorm", "post_ffw_norm", h, fix)?);
@@ -74,7 +75,7 @@ impl Family for Gemma2 {
         &["gemma2"]
     }
 
-    fn from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
+    fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
         c.refuse("use_bidirectional_attention", |v| v.as_bool() == Some(true))?;
         let mut cfg = c.shapes()?.config(
             self.name(),
@@ -93,7 +94,7 @@ impl Family for Gemma2 {
         Ok(cfg)
     }
 
-    fn from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
+    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
         let mut cfg = g.config(self.name())?;
         gemma_common(&mut cfg, None)?;
         cfg.attn_scale = gguf_attn_scale(&cfg, 46);

@@ -26,21 +26,23 @@ impl Family for Gemma3 {
         &["gemma3"]
     }
 
-    fn from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
+    fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
         c.refuse("use_bidirectional_attention", |v| v.as_bool() == Some(true))?;
         let rope = c.rope(Some("full_attention"), 1_000_000.0)?;
         let mut cfg = c
             .shapes()?
             .config(self.name(), c.f64_or("rms_norm_eps", 1e-6)?, rope);
         gemma_common(&mut cfg, Some(c))?;
-        cfg.rope_local = Some(if c.v.get("rope_parameters").is_some_and(|p| !p.is_null()) {
-            c.rope(
-                Some("sliding_attention"),
-                c.f64_or("rope_local_base_freq", 10_000.0)?,
-            )?
-        } else {
-            Rope::plain(c.f64_or("rope_local_base_freq", 10_000.0)?)
-        });
+        cfg.rope_local = Some(
+            if c.v.get("rope_parameters").is_some_and(|p| !p.is_null()) {
+                c.rope(
+                    Some("sliding_attention"),
+                    c.f64_or("rope_local_base_freq", 10_000.0)?,
+                )?
+            } else {
+                Rope::plain(c.f64_or("rope_local_base_freq", 10_000.0)?)
+            },
+        );
         cfg.attn_scale = 1.0 / c.f64_or("query_pre_attn_scalar", 256.0)?.sqrt();
         cfg.attn_softcap = c.opt_f64("attn_logit_softcapping")?;
         cfg.final_softcap = c.opt_f64("final_logit_softcapping")?;
@@ -50,7 +52,7 @@ impl Family for Gemma3 {
         Ok(cfg)
     }
 
-    fn from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
+    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
         let mut cfg = g.config(self.name())?;
         gemma_common(&mut cfg, None)?;
         cfg.rope = super::llama::gguf_rope(g, cfg.rope.theta)?;

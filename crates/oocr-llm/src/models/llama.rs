@@ -22,7 +22,7 @@ impl Family for Llama {
         &["llama", "mistral"]
     }
 
-    fn from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
+    fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
         c.refuse("mlp_bias", |v| v.as_bool() == Some(true))?;
         let mut cfg = c.shapes()?.config(
             self.name(),
@@ -45,7 +45,7 @@ impl Family for Llama {
         Ok(cfg)
     }
 
-    fn from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
+    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
         if g.has_tensor("rope_freqs.weight") {
             return Err(LlmError::model_file(
                 g.path,
@@ -67,7 +67,7 @@ pub fn gguf_rope(g: &GgufMeta, theta: f64) -> Result<Rope> {
     let key = format!("{}.rope.scaling.type", g.arch);
     let kind = match g.content.metadata.get(&key) {
         None => "none".to_string(),
-        Some(v) => v.to_string().map(|s| s.clone()).map_err(|_| {
+        Some(v) => v.to_string().cloned().map_err(|_| {
             LlmError::model_file(g.path, format!("GGUF metadata `{key}` is not a string"))
         })?,
     };

@@ -28,9 +28,9 @@ pub trait Family: Sync {
     /// GGUF `general.architecture` values it reads.
     fn gguf_archs(&self) -> &'static [&'static str];
     /// Hyperparameters from a `config.json`.
-    fn from_hf(&self, c: &HfJson) -> Result<ModelConfig>;
+    fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig>;
     /// Hyperparameters from GGUF metadata.
-    fn from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig>;
+    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig>;
     /// Declare (and load) block `vb`'s parameters.
     fn block(&self, cfg: &ModelConfig, vb: &mut Scope) -> Result<Block>;
     /// Fix of the final norm and other norm weights in GGUF files.
@@ -62,17 +62,16 @@ fn supported(list: impl Fn(&dyn Family) -> &'static [&'static str]) -> String {
 /// The family of a `config.json`, by `model_type` (else `architectures`).
 pub fn for_model_type(c: &HfJson) -> Result<&'static dyn Family> {
     let mt = c.str("model_type")?;
-    let arch = c
-        .v
-        .get("architectures")
-        .and_then(|a| a.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
+    let arch =
+        c.v.get("architectures")
+            .and_then(|a| a.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
     let Some(mt) = mt else {
         return Err(c.err(
             "model_type",

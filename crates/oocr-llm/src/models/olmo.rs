@@ -22,7 +22,7 @@ impl Family for Olmo {
         &["olmo"]
     }
 
-    fn from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
+    fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
         let mut cfg = c
             .shapes()?
             .config(self.name(), 1e-5, c.rope(None, 10_000.0)?);
@@ -34,7 +34,7 @@ impl Family for Olmo {
         Ok(cfg)
     }
 
-    fn from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
+    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
         let mut cfg = g.config(self.name())?;
         cfg.norm = NormKind::LayerNorm;
         cfg.rope = super::llama::gguf_rope(g, cfg.rope.theta)?;

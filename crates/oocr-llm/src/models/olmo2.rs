@@ -22,7 +22,7 @@ impl Family for Olmo2 {
         &["olmo2"]
     }
 
-    fn from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
+    fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
         let mut cfg = c.shapes()?.config(
             self.name(),
             c.f64_or("rms_norm_eps", 1e-5)?,
@@ -34,7 +34,7 @@ impl Family for Olmo2 {
         Ok(cfg)
     }
 
-    fn from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
+    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
         let mut cfg = g.config(self.name())?;
         cfg.rope = super::llama::gguf_rope(g, cfg.rope.theta)?;
         Ok(cfg)
@@ -62,12 +62,8 @@ impl Family for Olmo2 {
             Fix::None,
         )?);
         let (gate, up, down) = mlp(cfg, vb)?;
-        let mlp_post_norm = Some(vb.norm(
-            "post_feedforward_layernorm",
-            "post_ffw_norm",
-            h,
-            Fix::None,
-        )?);
+        let mlp_post_norm =
+            Some(vb.norm("post_feedforward_layernorm", "post_ffw_norm", h, Fix::None)?);
         Ok(Block {
             attn_norm: None,
             q,

@@ -22,7 +22,7 @@ impl Family for Qwen3 {
         &["qwen3"]
     }
 
-    fn from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
+    fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
         c.refuse("use_sliding_window", |v| v.as_bool() == Some(true))?;
         let mut cfg = c.shapes()?.config(
             self.name(),
@@ -35,7 +35,7 @@ impl Family for Qwen3 {
         Ok(cfg)
     }
 
-    fn from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
+    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
         let mut cfg = g.config(self.name())?;
         cfg.rope = super::llama::gguf_rope(g, cfg.rope.theta)?;
         Ok(cfg)
