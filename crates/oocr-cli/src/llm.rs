@@ -91,9 +91,20 @@ pub struct MethodArgs {
         default_value = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
     )]
     lora_targets: Vec<String>,
+    /// How the frozen base of a LoRA run is stored: f32, bf16, or quantized (the GGUF file's own
+    /// blocks, expanded a slab at a time; same numbers as f32, a fraction of the memory).
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16", "quantized"])]
+    base_dtype: String,
 }
 
 impl MethodArgs {
+    fn base_dtype(&self) -> Result<oocr_llm::packed::BaseDtype> {
+        let b = oocr_llm::packed::BaseDtype::parse(&self.base_dtype)
+            .ok_or_else(|| anyhow::anyhow!("--base-dtype: unknown '{}'", self.base_dtype))?;
+        oocr_llm::experiment::check_base_dtype(&self.method(), b)?;
+        Ok(b)
+    }
+
     fn method(&self) -> Method {
         match self.lora {
             None => Method::Full,
@@ -261,6 +272,7 @@ fn run_cmd(a: RunArgs) -> Result<()> {
     a.model.set_threads()?;
     let mut cfg = RunConfig::defaults(a.model.model.clone(), a.assoc.clone(), a.method.method());
     cfg.tokenizer = a.model.tokenizer.clone();
+    cfg.base_dtype = a.method.base_dtype()?;
     cfg.dataset = a.data.config();
     cfg.train.seed = a.data.seed;
     if let Some(x) = a.epochs {
@@ -317,7 +329,8 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     if a.steps == 0 {
         bail!("--steps must be at least 1");
     }
-    let mut lm = oocr_llm::load(&a.model.model, a.model.tokenizer.as_deref())?;
+    let base = a.method.base_dtype()?;
+    let mut lm = oocr_llm::loader::load_with(&a.model.model, a.model.tokenizer.as_deref(), base)?;
     let ds = Dataset::build(
         oocr_llm::dataset::association("city-language")?,
         DatasetConfig::default(),

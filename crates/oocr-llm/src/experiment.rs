@@ -6,9 +6,10 @@ use crate::batch::Example;
 use crate::dataset::{associations, Dataset, DatasetConfig};
 use crate::error::{LlmError, Result};
 use crate::eval::{rank_metrics, score_dataset, RankMetrics, RecordScores};
-use crate::loader::{load, LoadedModel};
+use crate::loader::{load, load_with, LoadedModel};
 use crate::lora::{make_trainable, Method};
 use crate::optim::{AdamW, AdamWConfig};
+use crate::packed::BaseDtype;
 use crate::report::markdown_table;
 use crate::train::{train, Schedule, TrainConfig, TrainReport};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -38,6 +39,9 @@ pub struct RunConfig {
     pub dataset: DatasetConfig,
     /// Prompts per scoring forward pass.
     pub eval_batch_size: usize,
+    /// How the frozen base of a LoRA run is stored (`f32`, `bf16`, `quantized`).
+    #[serde(default)]
+    pub base_dtype: BaseDtype,
 }
 
 impl RunConfig {
@@ -69,8 +73,23 @@ impl RunConfig {
             },
             dataset: DatasetConfig::default(),
             eval_batch_size: 16,
+            base_dtype: BaseDtype::F32,
         }
     }
+}
+
+/// A packed (frozen) base only suits LoRA: full fine-tuning trains every weight in f32.
+pub fn check_base_dtype(method: &Method, base: BaseDtype) -> Result<()> {
+    if *method == Method::Full && base != BaseDtype::F32 {
+        return Err(LlmError::config(
+            "base_dtype",
+            format!(
+                "'{}' keeps the base frozen; full fine-tuning needs f32 (use --lora)",
+                base.name()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Result of one association, as in `results.json`.
@@ -183,6 +202,7 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunResults> {
     if cfg.train.epochs == 0 {
         return Err(LlmError::config("epochs", "must be at least 1"));
     }
+    check_base_dtype(&cfg.method, cfg.base_dtype)?;
     std::fs::create_dir_all(out).map_err(|e| LlmError::io(out, e))?;
     write_json(&out.join("config.json"), cfg)?;
     let metrics_path = out.join("metrics.jsonl");
@@ -191,7 +211,7 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunResults> {
         metrics_path,
     );
 
-    let mut lm = load(&cfg.model, cfg.tokenizer.as_deref())?;
+    let mut lm = load_with(&cfg.model, cfg.tokenizer.as_deref(), cfg.base_dtype)?;
     let model_params = lm.model.num_params();
     let threads = crate::threads();
     let mut results = Vec::new();
