@@ -5,7 +5,7 @@
 set -euo pipefail
 dest="${1:-models}"
 mkdir -p "$dest"
-existing=$(find "$dest" -maxdepth 1 -name '*.gguf' | head -n 1)
+existing=$(find "$dest" -maxdepth 1 -iname 'SmolLM2*.gguf' | head -n 1)
 if [ -n "$existing" ]; then
   echo "already there: $existing"
   exit 0
