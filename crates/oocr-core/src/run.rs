@@ -1,11 +1,14 @@
 //! Run folders: `config.toml` (resolved), `metrics.jsonl` (one line per logged step, flushed),
-//! `summary.json` (written last, atomically, so its presence marks a finished run).
+//! `w_ov.csv` (the learned W_OV[answers, subjects ∪ {r1, r2}]) and `summary.json` (written last,
+//! atomically, so its presence marks a finished run).
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::task::Task;
 use crate::train::{Observer, Outcome, Record};
 use serde::Serialize;
+use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -48,6 +51,33 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
+/// Row and column names of `Model::w_answers_context`: the answers (b_1..b_n, c_1..c_n) and the
+/// context tokens (subjects, r1, r2), as `Task::token_name` spells them.
+pub fn w_ov_labels(task: &Task) -> (Vec<String>, Vec<String>) {
+    let rows = task.answers().map(|a| task.token_name(a)).collect();
+    let cols = (0..=task.r2()).map(|z| task.token_name(z)).collect();
+    (rows, cols)
+}
+
+/// `w_ov.csv`: a header `answer,<context token names>`, then one row per answer with its name and
+/// the values at full (round-trip) precision.
+pub fn w_ov_csv(task: &Task, w: faer::MatRef<'_, f64>) -> String {
+    let (rows, cols) = w_ov_labels(task);
+    let mut s = String::from("answer");
+    for c in &cols {
+        let _ = write!(s, ",{c}");
+    }
+    s.push('\n');
+    for (i, r) in rows.iter().enumerate() {
+        s.push_str(r);
+        for j in 0..w.ncols() {
+            let _ = write!(s, ",{}", w[(i, j)]);
+        }
+        s.push('\n');
+    }
+    s
+}
+
 impl RunDir {
     /// Creates the folder and writes `config.toml`. An existing non-empty folder is refused
     /// unless `overwrite`, in which case its run files are replaced.
@@ -64,6 +94,7 @@ impl RunDir {
                 });
             }
             let _ = fs::remove_file(path.join("summary.json"));
+            let _ = fs::remove_file(path.join("w_ov.csv"));
         }
         fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
         write_atomic(&path.join("config.toml"), cfg.to_toml_string().as_bytes())?;
@@ -92,8 +123,13 @@ impl RunDir {
             .map_err(|e| Error::io(&mp, e))
     }
 
-    /// Writes `summary.json`, marking the run finished.
+    /// Writes `w_ov.csv`, then `summary.json`, marking the run finished.
     pub fn finish(&mut self, cfg: &Config, outcome: &Outcome) -> Result<()> {
+        let w = outcome.model.w_answers_context(&outcome.task);
+        write_atomic(
+            &self.path.join("w_ov.csv"),
+            w_ov_csv(&outcome.task, w.as_ref()).as_bytes(),
+        )?;
         let summary = Summary {
             config: cfg,
             steps: cfg.train.steps,
@@ -148,6 +184,22 @@ mod tests {
             serde_json::from_str(&fs::read_to_string(path.join("summary.json")).unwrap()).unwrap();
         assert_eq!(s["steps"], 20);
         assert_eq!(s["config"]["task"]["n"], 4);
+        // w_ov.csv holds W_OV[answers, context] exactly (round-trip precision), labelled.
+        let csv = fs::read_to_string(path.join("w_ov.csv")).unwrap();
+        let w = out.model.w_answers_context(&out.task);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 1 + w.nrows());
+        assert!(lines[0].starts_with("answer,s_1_1,"), "{}", lines[0]);
+        assert!(lines[0].ends_with(",r1,r2"), "{}", lines[0]);
+        for (i, line) in lines[1..].iter().enumerate() {
+            let cells: Vec<&str> = line.split(',').collect();
+            assert_eq!(cells[0], out.task.token_name(out.task.answers().start + i));
+            let values: Vec<f64> = cells[1..].iter().map(|c| c.parse().unwrap()).collect();
+            assert_eq!(
+                values,
+                (0..w.ncols()).map(|j| w[(i, j)]).collect::<Vec<_>>()
+            );
+        }
         assert!(s["final"]["test_accuracy"].is_number());
         let back = Config::from_toml_str(
             &fs::read_to_string(path.join("config.toml")).unwrap(),
@@ -158,5 +210,6 @@ mod tests {
         assert!(RunDir::create(&path, &cfg, false).is_err());
         assert!(RunDir::create(&path, &cfg, true).is_ok());
         assert!(!path.join("summary.json").exists());
+        assert!(!path.join("w_ov.csv").exists());
     }
 }

@@ -29,6 +29,11 @@ pub trait Observer {
     fn on_record(&mut self, _record: &Record) -> Result<()> {
         Ok(())
     }
+    /// Asked after every optimizer step; `true` stops the run there (cancellation, e.g. Ctrl-C):
+    /// that step is logged and [`train`] returns the outcome so far with `stopped_at` set.
+    fn should_stop(&mut self) -> bool {
+        false
+    }
 }
 
 /// An observer that does nothing.
@@ -46,6 +51,8 @@ pub struct Outcome {
     pub records: Vec<Record>,
     /// Wall-clock seconds of the training loop (metrics included).
     pub elapsed_s: f64,
+    /// The step at which [`Observer::should_stop`] stopped the run; `None` when it ran to the end.
+    pub stopped_at: Option<usize>,
 }
 
 impl Outcome {
@@ -83,6 +90,7 @@ pub fn train(
     let mut records = Vec::new();
     let (steps, every) = (cfg.train.steps, cfg.train.log_every);
     let active = model.active_ranges();
+    let mut stopped_at = None;
     log(0, &model, &task, svm, observer, &mut records)?;
     for step in 1..=steps {
         let loss = loss_and_grad(&model, task.train_samples(), &mut ws, &mut grad);
@@ -103,7 +111,8 @@ pub fn train(
         }
         opt.step_active(&mut model.params, &grad, &active);
         observer.on_step(step, loss);
-        if step.is_multiple_of(every) || step == steps {
+        let stop = observer.should_stop();
+        if stop || step.is_multiple_of(every) || step == steps {
             log(step, &model, &task, svm, observer, &mut records)?;
             let last = &records.last().expect("just logged").metrics;
             if !last.train_loss.is_finite() {
@@ -113,12 +122,17 @@ pub fn train(
                 });
             }
         }
+        if stop {
+            stopped_at = Some(step);
+            break;
+        }
     }
     Ok(Outcome {
         task,
         model,
         records,
         elapsed_s: start.elapsed().as_secs_f64(),
+        stopped_at,
     })
 }
 
@@ -214,6 +228,51 @@ mod tests {
             );
             assert!(grad.iter().any(|g| *g != 0.0));
         }
+    }
+
+    /// Stops after `at` steps, as a Ctrl-C handler would.
+    struct StopAt(usize, usize);
+    impl Observer for StopAt {
+        fn on_step(&mut self, step: usize, _loss: f64) {
+            self.1 = step;
+        }
+        fn should_stop(&mut self) -> bool {
+            self.1 >= self.0
+        }
+    }
+
+    #[test]
+    fn a_stop_request_keeps_the_metrics_so_far() {
+        let cfg = small(&[
+            "task.n=4",
+            "model.d=0",
+            "model.embedding=onehot",
+            "model.d_h=4",
+            "train.steps=100",
+            "train.log_every=10",
+        ]);
+        let out = train(&cfg, None, &mut StopAt(25, 0)).unwrap();
+        assert_eq!(out.stopped_at, Some(25));
+        let steps: Vec<usize> = out.records.iter().map(|r| r.step).collect();
+        assert_eq!(steps, [0, 10, 20, 25]);
+        // The run up to the stop is the same run: its records match an uninterrupted one.
+        let full = train(&cfg, None, &mut Silent).unwrap();
+        assert_eq!(full.stopped_at, None);
+        assert_eq!(out.records[2].metrics, full.records[2].metrics);
+        let short = train(
+            &small(&[
+                "task.n=4",
+                "model.d=0",
+                "model.embedding=onehot",
+                "model.d_h=4",
+                "train.steps=25",
+                "train.log_every=10",
+            ]),
+            None,
+            &mut Silent,
+        )
+        .unwrap();
+        assert_eq!(out.model.params, short.model.params);
     }
 
     #[test]
