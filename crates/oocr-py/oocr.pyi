@@ -6,6 +6,7 @@ Long calls release the GIL; Ctrl-C stops a training run with its metrics kept.
 """
 
 import os
+import pathlib
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
@@ -87,7 +88,7 @@ class Run:
     def elapsed_s(self) -> float:
         """Wall-clock seconds of training."""
     @property
-    def out(self) -> Optional[str]:
+    def out(self) -> Optional[pathlib.Path]:
         """The run folder, or None."""
 
 def train(
