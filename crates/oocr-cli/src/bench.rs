@@ -22,6 +22,12 @@ pub struct BenchArgs {
 
 /// Runs `oocr bench` and prints µs per step for each preset.
 pub fn run(args: BenchArgs) -> Result<()> {
+    if args.steps == 0 {
+        anyhow::bail!("--steps must be at least 1");
+    }
+    if args.repeats == 0 {
+        anyhow::bail!("--repeats must be at least 1");
+    }
     let names = if args.presets.is_empty() {
         vec![
             "paper-factorized".to_string(),
@@ -30,13 +36,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
     } else {
         args.presets.clone()
     };
+    let configs = names
+        .iter()
+        .map(|n| Ok((n.clone(), presets::preset(n)?.config)))
+        .collect::<Result<Vec<_>>>()?;
     crate::say(&format!(
         "| preset | params | µs/step (median of {} × {} steps) | min |",
         args.repeats, args.steps
     ));
     crate::say("|---|---|---|---|");
-    for name in names {
-        let cfg = presets::preset(&name)?.config;
+    for (name, cfg) in configs {
         let (task, mut model) = setup(&cfg);
         let mut opt = Optim::new(&cfg.train, model.params.len());
         let mut ws = Workspace::default();
@@ -48,14 +57,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
             opt.step_active(&mut model.params, &grad, &active);
         }
         let mut times = Vec::new();
-        for _ in 0..args.repeats.max(1) {
+        for _ in 0..args.repeats {
             let t = Instant::now();
-            for _ in 0..args.steps.max(1) {
+            for _ in 0..args.steps {
                 let l = loss_and_grad(&model, samples, &mut ws, &mut grad);
                 std::hint::black_box(l);
                 opt.step_active(&mut model.params, &grad, &active);
             }
-            times.push(t.elapsed().as_secs_f64() * 1e6 / args.steps.max(1) as f64);
+            times.push(t.elapsed().as_secs_f64() * 1e6 / args.steps as f64);
         }
         times.sort_by(f64::total_cmp);
         crate::say(&format!(

@@ -1,6 +1,6 @@
 //! `--preset NAME | --config FILE` plus `--set section.key=value`: how every command picks a config.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use oocr_core::{presets, Config};
 use std::path::PathBuf;
 
@@ -32,11 +32,7 @@ impl ConfigArgs {
     pub fn resolve(&self) -> Result<Config> {
         let base = match (&self.source.preset, &self.source.config) {
             (Some(name), _) => presets::preset(name)?.config,
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading config {}", path.display()))?;
-                Config::from_toml_str(&text, &path.display().to_string())?
-            }
+            (None, Some(path)) => Config::from_file(path)?,
             (None, None) => anyhow::bail!("give --preset NAME or --config FILE"),
         };
         Ok(base.with_overrides(&self.set)?)

@@ -53,8 +53,20 @@ pub fn say(text: &str) {
     let _ = writeln!(std::io::stdout(), "{text}");
 }
 
-fn main() -> Result<()> {
+/// Runs the command; a user error prints its message chain (`error: ...: ...`) and exits 1, with no
+/// backtrace even when RUST_BACKTRACE is set (backtraces are for bugs, which panic).
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         #[cfg(feature = "llm")]
         Command::Llm(c) => llm::run(c),

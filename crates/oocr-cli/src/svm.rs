@@ -7,6 +7,7 @@ use oocr_core::svm::{self, Method, Norm, SolveOptions};
 use oocr_core::{theory, Task};
 use serde::Serialize;
 use std::collections::HashMap;
+use oocr_core::run::write_atomic;
 use std::path::{Path, PathBuf};
 
 /// Which norm to minimize.
@@ -48,12 +49,17 @@ pub struct SvmArgs {
     /// The solver.
     #[arg(long, value_enum, default_value = "auto")]
     pub method: MethodArg,
-    /// Target certified relative duality gap (status is `optimal` when reached).
+    /// Target certified relative duality gap: the stopping rule of admm, dual-cd and sdp; with
+    /// every method the status is `optimal` when the certified gap reaches it.
     #[arg(long, default_value_t = 1e-8)]
     pub tol: f64,
-    /// Iteration cap of the first-order methods (admm, dual-cd).
-    #[arg(long, default_value_t = 200_000)]
-    pub max_iter: usize,
+    /// Iteration cap of the first-order methods (admm, dual-cd; default 200000). The exact
+    /// methods (auto, reduced, sdp) have no such cap: giving it with them is an error.
+    #[arg(long)]
+    pub max_iter: Option<usize>,
+    /// Overwrite FILE.json and FILE.safetensors if they exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The JSON written to `--out`.
@@ -89,6 +95,29 @@ pub fn run(args: SvmArgs) -> Result<()> {
     if args.out.extension().and_then(|e| e.to_str()) != Some("json") {
         bail!("--out must name a .json file, got {}", args.out.display());
     }
+    let st_path = args.out.with_extension("safetensors");
+    if !args.force {
+        for p in [&args.out, &st_path] {
+            if p.exists() {
+                bail!(
+                    "--out {}: {} exists (use --force to overwrite)",
+                    args.out.display(),
+                    p.display()
+                );
+            }
+        }
+    }
+    let max_iter = match (args.method, args.max_iter) {
+        (_, Some(0)) => bail!("--max-iter must be at least 1"),
+        (MethodArg::Admm | MethodArg::DualCd, m) => m.unwrap_or(200_000),
+        (m, Some(_)) => bail!(
+            "--max-iter applies to the first-order methods (admm, dual-cd), not --method {}",
+            clap::ValueEnum::to_possible_value(&m)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        ),
+        (_, None) => 200_000,
+    };
     let norm = match args.norm {
         NormArg::Nuclear => Norm::Nuclear,
         NormArg::Frobenius => Norm::Frobenius,
@@ -104,12 +133,11 @@ pub fn run(args: SvmArgs) -> Result<()> {
     let opts = SolveOptions {
         method,
         tol: args.tol,
-        max_iter: args.max_iter,
+        max_iter,
     };
     let sol = svm::solve(&task, norm, &opts)
         .with_context(|| format!("solving the {} program", norm.name()))?;
     let mg = svm::margins(&task, sol.w.as_ref());
-    let st_path = args.out.with_extension("safetensors");
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -166,14 +194,6 @@ fn fmt_opt(x: Option<f64>) -> String {
     x.map_or("n/a".into(), |v| format!("{v:.10}"))
 }
 
-/// Writes `bytes` to `path` through a temporary file, so a failure leaves nothing half-written.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
 /// The solution as one f64 tensor `w` (rows × cols, row-major) with the token names as metadata.
 fn write_safetensors(path: &Path, sol: &svm::Solution, task: &Task) -> Result<()> {
     use safetensors::tensor::{Dtype, TensorView};
@@ -194,8 +214,8 @@ fn write_safetensors(path: &Path, sol: &svm::Solution, task: &Task) -> Result<()
         ("rows".to_string(), serde_json::to_string(&rows)?),
         ("cols".to_string(), serde_json::to_string(&cols)?),
     ]);
-    // serialize_to_file writes through a temporary file and renames it.
-    safetensors::serialize_to_file([("w", view)], Some(meta), path)
+    let bytes = safetensors::serialize([("w", view)], Some(meta))
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    write_atomic(path, &bytes)?;
     Ok(())
 }

@@ -5,6 +5,9 @@ use anyhow::{Context, Result};
 use oocr_core::sweep::{PointLog, Shard, Status, Sweep};
 use std::path::PathBuf;
 
+/// Largest `--jobs`.
+pub const MAX_JOBS: usize = 256;
+
 /// Arguments of `oocr sweep`.
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
@@ -18,7 +21,8 @@ pub struct SweepArgs {
     /// Sweep folder: one run folder per point (named by its config hash), sweep.json, points*.jsonl.
     #[arg(long)]
     pub out: PathBuf,
-    /// Points trained at once (default: one per CPU). Results do not depend on it.
+    /// Points trained at once (default: one per CPU; at most 256, and never more threads than
+    /// this shard has points). Results do not depend on it.
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Only validate the grid and list the points this shard would run.
@@ -32,8 +36,12 @@ pub fn run(args: SweepArgs) -> Result<()> {
         Some(s) => s.parse()?,
         None => Shard::ALL,
     };
-    if args.jobs == Some(0) {
-        anyhow::bail!("--jobs must be at least 1");
+    match args.jobs {
+        Some(0) => anyhow::bail!("--jobs must be at least 1"),
+        Some(j) if j > MAX_JOBS => {
+            anyhow::bail!("--jobs {j}: at most {MAX_JOBS} (each job is one training thread)")
+        }
+        _ => {}
     }
     let sweep = Sweep::load(&args.grid)?;
     let selected = sweep.selected(shard);
@@ -76,8 +84,10 @@ pub fn run(args: SweepArgs) -> Result<()> {
             });
         }
     };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = args.jobs.unwrap_or(cpus).min(selected.len()).max(1);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.jobs.unwrap_or(0))
+        .num_threads(threads)
         .build()
         .context("starting the thread pool")?;
     let report = pool.install(|| sweep.run(&args.out, shard, &on_point))?;

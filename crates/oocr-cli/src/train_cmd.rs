@@ -42,13 +42,14 @@ impl Observer for Progress {
 /// Runs `oocr train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let cfg = args.config.resolve()?;
+    // With fixed attention, both max-margin solutions are solved once for the cosine metrics
+    // (milliseconds; before the run folder, so a failure leaves nothing behind).
+    let svm = oocr_core::svm::reference_for(&cfg).context("solving the SVM reference")?;
     let run = RunDir::create(&args.out, &cfg, args.force)?;
     let mut obs = Progress {
         run,
         bar: bar(cfg.train.steps as u64, "train"),
     };
-    // With fixed attention, both max-margin solutions are solved once for the cosine metrics.
-    let svm = oocr_core::svm::reference_for(&cfg).context("solving the SVM reference")?;
     let outcome = train(&cfg, svm.as_ref(), &mut obs).with_context(|| {
         format!(
             "training stopped; metrics so far are in {}",
@@ -69,27 +70,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
 /// A short human-readable table of the final metrics.
 pub fn format_summary(m: &Metrics, steps: usize, secs: f64) -> String {
     let mut s = format!("after {steps} steps ({secs:.2} s):\n");
-    let rows: [(&str, f64); 11] = [
-        ("train loss", m.train_loss),
-        ("test loss", m.test_loss),
-        ("test accuracy", m.test_accuracy),
-        ("test mean rank", m.test_mean_rank),
-        ("loss train facts", m.loss_train_facts),
-        ("loss train implications", m.loss_train_implications),
-        ("loss test facts", m.loss_test_facts),
-        ("loss test implications", m.loss_test_implications),
-        ("margin train min", m.margin_train_min),
-        (
-            "margin test vs implications",
-            m.margin_test_vs_implications_min,
-        ),
-        ("margin test vs facts", m.margin_test_vs_facts_min),
-    ];
-    for (k, v) in rows {
-        s += &format!("  {k:<28} {v:.4}\n");
+    for (key, v) in Metrics::KEYS.iter().zip(m.values()) {
+        let label = key.replace('_', " ");
+        match *key {
+            "rank" => s += &format!("  {label:<32} {}\n", m.rank),
+            _ if v.is_nan() => s += &format!("  {label:<32} n/a\n"),
+            _ => s += &format!("  {label:<32} {v:.4}\n"),
+        }
     }
-    s += &format!("  {:<28} {:.4}\n", "nuclear norm W_OV", m.nuclear_norm);
-    s += &format!("  {:<28} {:.4}\n", "frobenius norm W_OV", m.frobenius_norm);
-    s += &format!("  {:<28} {}", "rank W_OV", m.rank);
+    s.pop();
     s
 }

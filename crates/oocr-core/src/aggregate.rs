@@ -3,6 +3,7 @@
 //! one row per grid point, as CSV or Markdown. Failed points (`error.json`) are counted per row.
 
 use crate::config::Config;
+use crate::csv_table::csv_text;
 use crate::error::{Error, Result};
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -10,25 +11,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The final metrics in `summary.json` order of importance; unknown extra ones follow, sorted.
-const METRICS: &[&str] = &[
-    "train_loss",
-    "test_loss",
-    "test_accuracy",
-    "test_mean_rank",
-    "loss_train_facts",
-    "loss_train_implications",
-    "loss_test_facts",
-    "loss_test_implications",
-    "margin_train_min",
-    "margin_test_vs_implications_min",
-    "margin_test_vs_facts_min",
-    "nuclear_norm",
-    "frobenius_norm",
-    "rank",
-    "cos_nuclear_svm",
-    "cos_frobenius_svm",
-];
+/// The final metrics in `summary.json` order; unknown extra ones follow, sorted.
+const METRICS: &[&str] = &crate::metrics::Metrics::KEYS;
 
 /// Mean and sample standard deviation (n − 1) of one metric over the seeds of a grid point.
 /// `None` when a seed's value is null (NaN), or for `std` with a single seed.
@@ -266,14 +250,6 @@ pub fn aggregate(dir: &Path) -> Result<Aggregate> {
     })
 }
 
-/// A CSV field, quoted when it needs to be.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
 
 fn opt(x: Option<f64>) -> String {
     x.map(|v| v.to_string()).unwrap_or_default()
@@ -299,35 +275,28 @@ impl Aggregate {
             header.push(format!("{m}_mean"));
             header.push(format!("{m}_std"));
         }
-        let mut out = header
+        let rows: Vec<Vec<String>> = self
+            .rows
             .iter()
-            .map(|h| csv_field(h))
-            .collect::<Vec<_>>()
-            .join(",");
-        out.push('\n');
-        for r in &self.rows {
-            let mut cells: Vec<String> = r.values.iter().map(display).collect();
-            cells.push(r.seeds.len().to_string());
-            cells.push(r.failed.to_string());
-            cells.push(
-                r.seeds
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            );
-            for s in &r.stats {
-                cells.push(opt(s.mean));
-                cells.push(opt(s.std));
-            }
-            out += &cells
-                .iter()
-                .map(|c| csv_field(c))
-                .collect::<Vec<_>>()
-                .join(",");
-            out.push('\n');
-        }
-        out
+            .map(|r| {
+                let mut cells: Vec<String> = r.values.iter().map(display).collect();
+                cells.push(r.seeds.len().to_string());
+                cells.push(r.failed.to_string());
+                cells.push(
+                    r.seeds
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+                for s in &r.stats {
+                    cells.push(opt(s.mean));
+                    cells.push(opt(s.std));
+                }
+                cells
+            })
+            .collect();
+        csv_text(&header, &rows)
     }
 
     /// A Markdown table: the varying keys, runs, failed, and `mean ± std` per metric.

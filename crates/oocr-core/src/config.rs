@@ -2,7 +2,12 @@
 //! `--set section.key=value` overrides, validated before any work.
 
 use crate::error::{Error, Result};
+use crate::limits::{self, MAX_RUN_BYTES, MAX_VOCAB};
 use serde::{Deserialize, Serialize};
+use std::io::Read;
+
+/// Largest config or grid file read (1 MiB); a larger one is refused before parsing.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// The whole configuration of one training run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -19,7 +24,7 @@ pub struct Config {
     pub train: TrainConfig,
 }
 
-/// `[task]`: sizes of the fact/implication task (SPEC §2).
+/// `[task]`: sizes of the fact/implication task (paper Sec. 3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TaskConfig {
@@ -55,7 +60,10 @@ pub enum Attention {
     Trainable,
 }
 
-/// Token embedding.
+/// Token embedding. It changes no trained number: the model is stored in the embedding's own
+/// frame (see [`crate::model`]), where gradient descent on an orthonormal embedding is exactly
+/// gradient descent on one-hot tokens. It only sets which `model.d` is allowed: one-hot needs
+/// d = M, orthogonal any d >= M (the paper's d = 128 with M = 123).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Embedding {
@@ -75,7 +83,7 @@ pub enum Softmax {
     Vocab,
 }
 
-/// `[model]`: the one-layer linear-attention transformer (SPEC §3).
+/// `[model]`: the one-layer linear-attention transformer (paper Sec. 3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
@@ -109,7 +117,7 @@ pub enum Optimizer {
 pub enum Init {
     /// Weights iid N(0, init_scale^2); trainable attention starts at the fixed pattern.
     Gaussian,
-    /// SPEC §4 Theorem 2: W_OV(a, z) = α, W_KQ(z) = α·sqrt(|A|+1), α = init_scale.
+    /// Paper Sec. 4, Theorem 2: W_OV(a, z) = α, W_KQ(z) = α·sqrt(|A|+1), α = init_scale.
     Symmetric,
     /// The authors' code: every parameter, attention included, iid N(0, init_scale^2).
     Authors,
@@ -131,7 +139,7 @@ pub struct TrainConfig {
     pub init: Init,
     /// Init standard deviation (gaussian, authors) or α (symmetric).
     pub init_scale: f64,
-    /// Seed of every random choice (task noise, embedding, init).
+    /// Seed of every random choice (task noise, init).
     pub seed: u64,
     /// Log metrics every this many steps (and at the first and last step).
     pub log_every: usize,
@@ -178,9 +186,19 @@ impl Default for TrainConfig {
 }
 
 impl TaskConfig {
-    /// Vocabulary size M = |S| + |R| + |A| + 1 (EOS) + noise tokens.
+    /// Vocabulary size M = |S| + |R| + |A| + 1 (EOS) + noise tokens, of a validated config
+    /// (saturates at `usize::MAX` otherwise; [`TaskConfig::checked_vocab_size`] tells).
     pub fn vocab_size(&self) -> usize {
-        self.n * (self.m_train + self.m_test) + 2 + 2 * self.n + 1 + self.noise_tokens
+        self.checked_vocab_size().unwrap_or(usize::MAX)
+    }
+
+    /// M, or `None` when it does not fit in a `usize`.
+    pub fn checked_vocab_size(&self) -> Option<usize> {
+        let subjects = self.n.checked_mul(self.m_train.checked_add(self.m_test)?)?;
+        subjects
+            .checked_add(self.n.checked_mul(2)?)?
+            .checked_add(3)?
+            .checked_add(self.noise_tokens)
     }
 }
 
@@ -200,13 +218,35 @@ impl Config {
     pub fn from_toml_str(text: &str, source_name: &str) -> Result<Config> {
         let value: toml::Value = toml::from_str(text).map_err(|e| Error::ConfigParse {
             source_name: source_name.to_string(),
-            msg: e.message().to_string(),
+            msg: toml_error_message(text, &e),
         })?;
         Config::from_value(value)
     }
 
+    /// Reads and parses a TOML config file of at most [`MAX_CONFIG_BYTES`].
+    pub fn from_file(path: &std::path::Path) -> Result<Config> {
+        let text = read_text_capped(path, MAX_CONFIG_BYTES)?;
+        Config::from_toml_str(&text, &path.display().to_string())
+    }
+
     /// Deserializes and validates a TOML value tree, naming the offending key on error.
     pub fn from_value(value: toml::Value) -> Result<Config> {
+        // A section given as something else than a table (`[[task]]`, `task = 3`) is named as
+        // such, not reported as the first field's type.
+        if let Some(root) = value.as_table() {
+            for (section, v) in root {
+                if ["task", "model", "train"].contains(&section.as_str()) && !v.is_table() {
+                    return Err(Error::config(
+                        section.as_str(),
+                        format!(
+                            "expected a [{section}] table of keys, got {} (`[[{section}]]` is an \
+                             array of tables)",
+                            v.type_str()
+                        ),
+                    ));
+                }
+            }
+        }
         let cfg: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
             Error::config(
@@ -249,6 +289,21 @@ impl Config {
         let tr = &self.train;
         if t.n == 0 {
             return Err(Error::config("task.n", "must be at least 1"));
+        }
+        match t.checked_vocab_size() {
+            Some(v) if v <= MAX_VOCAB => {}
+            _ => {
+                return Err(Error::config(
+                    limits::vocab_key(t),
+                    format!(
+                        "the vocabulary M = n (m_train + m_test + 2) + 3 + noise_tokens would be \
+                         {} tokens; at most {MAX_VOCAB} are supported",
+                        t.n as f64 * (t.m_train as f64 + t.m_test as f64 + 2.0)
+                            + 3.0
+                            + t.noise_tokens as f64
+                    ),
+                ))
+            }
         }
         if t.m_train + t.m_test == 0 {
             return Err(Error::config(
@@ -320,24 +375,85 @@ impl Config {
         if tr.log_every == 0 {
             return Err(Error::config("train.log_every", "must be at least 1"));
         }
+        if i64::try_from(tr.seed).is_err() {
+            return Err(Error::config(
+                "train.seed",
+                format!("{} does not fit in a TOML integer (at most {})", tr.seed, i64::MAX),
+            ));
+        }
+        let bytes = limits::run_bytes(self);
+        if bytes > MAX_RUN_BYTES {
+            return Err(Error::config(
+                limits::run_bytes_key(self),
+                format!(
+                    "a run would need about {} of memory (task, parameters, gradient, optimizer \
+                     state, metrics); the limit is {}",
+                    limits::human_bytes(bytes),
+                    limits::human_bytes(MAX_RUN_BYTES)
+                ),
+            ));
+        }
         Ok(())
     }
 }
 
-/// Splits `section.key=value`; the value is read as TOML (number, bool, string...), or as a
-/// bare string when it is not valid TOML.
+/// Splits `section.key=value`; the value is read as one TOML value (number, bool, string,
+/// array...), or as a bare string when it is not valid TOML. Control characters (a newline that
+/// would smuggle in more TOML) are refused.
 pub fn parse_set(s: &str) -> Result<(String, toml::Value)> {
-    let (key, raw) = s.split_once('=').ok_or_else(|| Error::ConfigParse {
-        source_name: format!("--set {s}"),
-        msg: "expected section.key=value".into(),
-    })?;
+    let bad = |msg: &str| Error::ConfigParse {
+        source_name: format!("--set {}", s.escape_debug()),
+        msg: msg.into(),
+    };
+    let (key, raw) = s
+        .split_once('=')
+        .ok_or_else(|| bad("expected section.key=value"))?;
+    if s.chars().any(char::is_control) {
+        return Err(bad(
+            "contains a control character (newline, tab...); give one value per --set",
+        ));
+    }
     let key = key.trim().to_string();
     let raw = raw.trim();
-    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) if t.len() == 1 => t.remove("v"),
+        _ => None,
+    }
+    .unwrap_or_else(|| toml::Value::String(raw.to_string()));
     Ok((key, value))
+}
+
+/// A TOML parser error as `line L, column C: message`.
+pub fn toml_error_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("line {line}, column {col}: {}", e.message().trim_end())
+        }
+        None => e.message().trim_end().to_string(),
+    }
+}
+
+/// Reads a UTF-8 text file of at most `max` bytes; a larger one (or a device like `/dev/zero`)
+/// is refused after reading `max + 1` bytes.
+pub fn read_text_capped(path: &std::path::Path, max: u64) -> Result<String> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::ConfigParse {
+            source_name: path.display().to_string(),
+            msg: format!("larger than {} bytes; not a config file", max),
+        });
+    }
+    String::from_utf8(bytes).map_err(|_| Error::ConfigParse {
+        source_name: path.display().to_string(),
+        msg: "not UTF-8 text".into(),
+    })
 }
 
 /// Sets a dotted key (`train.lr`) in a TOML tree; sections must exist or are created.
@@ -411,5 +527,158 @@ mod tests {
         assert!(e.to_string().contains("lrr"), "{e}");
         let e = Config::from_toml_str("[train\n", "f.toml").unwrap_err();
         assert!(e.to_string().contains("f.toml"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::testutil::fixed;
+    use proptest::prelude::*;
+
+    /// Valid configs: every field in its allowed range, with the cross-field rules respected.
+    fn valid_config() -> impl Strategy<Value = Config> {
+        let task = (1usize..30, 0usize..4, 0usize..4, 3usize..8, 1usize..5).prop_map(
+            |(n, m_train, m_test, seq_len, noise)| TaskConfig {
+                n,
+                m_train: if m_train + m_test == 0 { 1 } else { m_train },
+                m_test,
+                seq_len,
+                noise_tokens: if seq_len > 3 { noise } else { noise - 1 },
+            },
+        );
+        let model = (
+            any::<bool>(),
+            1usize..64,
+            any::<bool>(),
+            any::<bool>(),
+            0usize..3,
+            any::<bool>(),
+        );
+        let train = (
+            any::<bool>(),
+            1e-6f64..10.0,
+            prop_oneof![Just(0.0), 0.0f64..1.0],
+            0usize..5000,
+            0usize..3,
+            1e-6f64..1.0,
+            0u64..=i64::MAX as u64,
+            1usize..500,
+        );
+        (task, model, train).prop_map(|(task, (fac, d_h, att, onehot, dsel, vocab), tr)| {
+            let m = task.vocab_size();
+            let d = match (onehot, dsel) {
+                (true, 0) | (false, 0) => 0,
+                (true, _) => m,
+                (false, k) => m + 17 * (k - 1),
+            };
+            Config {
+                task,
+                model: ModelConfig {
+                    param: if fac { Param::Factorized } else { Param::Nonfactorized },
+                    d_h,
+                    attention: if att { Attention::Fixed } else { Attention::Trainable },
+                    embedding: if onehot { Embedding::Onehot } else { Embedding::Orthogonal },
+                    d,
+                    softmax: if vocab { Softmax::Answers } else { Softmax::Vocab },
+                },
+                train: TrainConfig {
+                    optimizer: if tr.0 { Optimizer::Gd } else { Optimizer::Adamw },
+                    lr: tr.1,
+                    weight_decay: tr.2,
+                    steps: tr.3,
+                    init: [Init::Gaussian, Init::Symmetric, Init::Authors][tr.4],
+                    init_scale: tr.5,
+                    seed: tr.6,
+                    log_every: tr.7,
+                },
+            }
+        })
+    }
+
+    /// Every key of a config as `--set section.key=value` arguments.
+    fn as_sets(cfg: &Config) -> Vec<String> {
+        let mut out = Vec::new();
+        for (section, table) in cfg.to_value().as_table().unwrap() {
+            for (key, value) in table.as_table().unwrap() {
+                out.push(format!("{section}.{key}={value}"));
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(fixed(256))]
+
+        #[test]
+        fn valid_configs_round_trip_through_toml_and_sets(cfg in valid_config()) {
+            prop_assert_eq!(cfg.validate().map_err(|e| e.to_string()), Ok(()));
+            let back = Config::from_toml_str(&cfg.to_toml_string(), "c.toml").unwrap();
+            prop_assert_eq!(&back, &cfg);
+            prop_assert_eq!(&Config::from_value(cfg.to_value()).unwrap(), &cfg);
+            let via_sets = Config::default().with_overrides(&as_sets(&cfg)).unwrap();
+            prop_assert_eq!(&via_sets, &cfg);
+        }
+
+        #[test]
+        fn set_parsing_never_panics_and_keeps_the_key(s in any::<String>()) {
+            match parse_set(&s) {
+                Ok((key, _)) => {
+                    prop_assert!(!s.chars().any(char::is_control));
+                    prop_assert_eq!(key, s.split_once('=').unwrap().0.trim());
+                }
+                Err(e) => prop_assert!(e.to_string().contains("--set")),
+            }
+        }
+
+        #[test]
+        fn set_values_parse_as_their_toml_type(
+            i in any::<i64>(),
+            x in -1e300f64..1e300,
+            b in any::<bool>(),
+            word in "[a-z]{1,12}",
+        ) {
+            prop_assert_eq!(parse_set(&format!("a.b={i}")).unwrap().1, toml::Value::Integer(i));
+            prop_assert_eq!(parse_set(&format!("a.b={x:?}")).unwrap().1, toml::Value::Float(x));
+            prop_assert_eq!(parse_set(&format!("a.b = {b} ")).unwrap().1, toml::Value::Boolean(b));
+            prop_assume!(!["true", "false", "inf", "nan"].contains(&word.as_str()));
+            prop_assert_eq!(parse_set(&format!("a.b={word}")).unwrap().1, toml::Value::String(word));
+        }
+    }
+
+    /// Fragments of config files, well-formed and not, for the bounded fuzz run.
+    const FRAGMENTS: &[&str] = &[
+        "[task]", "[model]", "[train]", "[[task]]", "[bogus]", "[task.sub]", "n = 5", "n = 0",
+        "n = -1", "n = 9223372036854775807", "m_train = 4611686018427387904", "m_test = 2",
+        "seq_len = 6", "noise_tokens = 3", "d_h = 8", "d_h = 100000000", "d = 0", "d = 50",
+        "param = \"nonfactorized\"", "param = 3", "attention = \"trainable\"",
+        "embedding = \"onehot\"", "softmax = \"vocab\"", "lr = 0.5", "lr = nan", "lr = -inf",
+        "lr = \"fast\"", "weight_decay = 1e-3", "steps = 10", "init = \"symmetric\"",
+        "init_scale = 0", "seed = 7", "log_every = 0", "optimizer = \"adamw\"", "x = [1, 2]",
+        "task = 3", "n = { a = 1 }", "\"", "=", "[", "]]", "# comment", "", "n = 1.5",
+        "model.d_h = 4", "train = { lr = 2.0 }",
+    ];
+
+    proptest! {
+        #![proptest_config(fixed(1000))]
+
+        /// Bounded fuzz run of config parsing: any mix of fragments gives a valid config that
+        /// round-trips, or an error naming the source (parse errors with their line).
+        #[test]
+        fn config_parsing_fuzz(lines in prop::collection::vec(prop::sample::select(FRAGMENTS), 0..12)) {
+            let text = lines.join("\n");
+            match Config::from_toml_str(&text, "fuzz.toml") {
+                Ok(cfg) => {
+                    prop_assert!(cfg.validate().is_ok());
+                    prop_assert_eq!(Config::from_toml_str(&cfg.to_toml_string(), "x").unwrap(), cfg);
+                }
+                Err(Error::ConfigParse { source_name, msg }) => {
+                    prop_assert_eq!(source_name, "fuzz.toml");
+                    prop_assert!(msg.starts_with("line "), "{}", msg);
+                }
+                Err(Error::Config { key, .. }) => prop_assert!(!key.is_empty()),
+                Err(other) => prop_assert!(false, "unexpected error {}", other),
+            }
+        }
     }
 }

@@ -4,11 +4,14 @@
 //! Data flows one way: [`task`] → [`model`] → [`train`] → [`metrics`] → run folder ([`run`]).
 
 pub mod aggregate;
+pub mod atomic;
 pub mod config;
+pub mod csv_table;
 pub mod error;
 pub mod fastexp;
 pub mod grad;
 pub mod init;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod optim;
@@ -19,6 +22,8 @@ pub mod run;
 pub mod svm;
 pub mod sweep;
 pub mod task;
+#[cfg(test)]
+mod testutil;
 pub mod theory;
 pub mod train;
 

@@ -47,6 +47,58 @@ pub struct Metrics {
     pub cos_frobenius_svm: Option<f64>,
 }
 
+impl Metrics {
+    /// Every metric key, in field order: the keys of a `metrics.jsonl` line (after `step`) and of
+    /// `summary.json`'s `final`. Checked against the serialized struct by a test.
+    pub const KEYS: [&'static str; 16] = [
+        "train_loss",
+        "test_loss",
+        "test_accuracy",
+        "test_mean_rank",
+        "loss_train_facts",
+        "loss_train_implications",
+        "loss_test_facts",
+        "loss_test_implications",
+        "margin_train_min",
+        "margin_test_vs_implications_min",
+        "margin_test_vs_facts_min",
+        "nuclear_norm",
+        "frobenius_norm",
+        "rank",
+        "cos_nuclear_svm",
+        "cos_frobenius_svm",
+    ];
+
+    /// Every metric as a number, in [`Metrics::KEYS`] order (`rank` as a float, an absent cosine
+    /// as NaN).
+    pub fn values(&self) -> [f64; 16] {
+        [
+            self.train_loss,
+            self.test_loss,
+            self.test_accuracy,
+            self.test_mean_rank,
+            self.loss_train_facts,
+            self.loss_train_implications,
+            self.loss_test_facts,
+            self.loss_test_implications,
+            self.margin_train_min,
+            self.margin_test_vs_implications_min,
+            self.margin_test_vs_facts_min,
+            self.nuclear_norm,
+            self.frobenius_norm,
+            self.rank as f64,
+            self.cos_nuclear_svm.unwrap_or(f64::NAN),
+            self.cos_frobenius_svm.unwrap_or(f64::NAN),
+        ]
+    }
+
+    /// The metric named `key` (one of [`Metrics::KEYS`]) as a number.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        let i = Self::KEYS.iter().position(|k| *k == key)?;
+        Some(self.values()[i])
+    }
+}
+
 /// The two max-margin solutions a run is compared against (answers × (S ∪ R) layout).
 #[derive(Debug, Clone)]
 pub struct SvmReference {
@@ -147,4 +199,34 @@ pub fn evaluate(model: &Model, task: &Task, svm: Option<&SvmReference>) -> Metri
         m.cos_frobenius_svm = Some(cosine(wb.as_ref(), r.frobenius.as_ref()));
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_the_serialized_fields_in_order() {
+        let m = Metrics {
+            rank: 3,
+            train_loss: 0.5,
+            cos_nuclear_svm: Some(0.25),
+            ..Metrics::default()
+        };
+        let text = serde_json::to_string(&m).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let fields = v.as_object().unwrap();
+        assert_eq!(fields.len(), Metrics::KEYS.len());
+        let mut last = 0;
+        for k in Metrics::KEYS {
+            let pos = text.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("{k} missing"));
+            assert!(pos >= last, "{k} out of order");
+            last = pos;
+        }
+        assert_eq!(m.get("rank"), Some(3.0));
+        assert_eq!(m.get("train_loss"), Some(0.5));
+        assert_eq!(m.get("cos_nuclear_svm"), Some(0.25));
+        assert!(m.get("cos_frobenius_svm").unwrap().is_nan());
+        assert_eq!(m.get("nope"), None);
+    }
 }

@@ -1,4 +1,4 @@
-//! The one-layer, one-head, linear-attention transformer of SPEC §3, in f64.
+//! The one-layer, one-head, linear-attention transformer of the paper's Sec. 3, in f64.
 //!
 //! ```text
 //! factorized:      f(X) = W_O W_V^T X^T X W_KQ x_T

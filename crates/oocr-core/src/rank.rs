@@ -61,3 +61,48 @@ mod tests {
         assert!(mean_rank(std::iter::empty::<(&[f64], usize)>()).is_nan());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::testutil::fixed;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(fixed(512))]
+
+        /// On scores drawn from a few levels (so ties are common): the rank is the number of
+        /// strictly better scores plus half the tied ones, within [0, k − 1], and does not depend
+        /// on the order of the candidates.
+        #[test]
+        fn rank_counts_better_and_half_the_ties(
+            levels in prop::collection::vec(0u8..5, 1..20),
+            scale in prop_oneof![Just(1.0), 1e-3f64..1e6],
+            truth_pick in any::<prop::sample::Index>(),
+            rotate in 0usize..20,
+        ) {
+            let scores: Vec<f64> = levels.iter().map(|&l| f64::from(l) * scale).collect();
+            let truth = truth_pick.index(scores.len());
+            let t = scores[truth];
+            let better = scores.iter().filter(|&&s| s > t).count() as f64;
+            let ties = scores.iter().filter(|&&s| s == t).count() as f64 - 1.0;
+            let r = rank_with_ties(&scores, truth);
+            prop_assert_eq!(r, better + 0.5 * ties);
+            prop_assert!((0.0..=(scores.len() - 1) as f64).contains(&r));
+            let k = rotate % scores.len();
+            let mut rotated = scores.clone();
+            rotated.rotate_left(k);
+            let new_truth = (truth + scores.len() - k) % scores.len();
+            prop_assert_eq!(rank_with_ties(&rotated, new_truth), r);
+        }
+
+        /// Ties within the relative tolerance count half, whatever the summation order did.
+        #[test]
+        fn near_ties_count_half(x in -1e6f64..1e6, k in 2usize..10) {
+            let eps = TIE_RTOL * x.abs().max(1.0) * 0.5;
+            let mut scores = vec![x; k];
+            scores[1] = x + eps;
+            prop_assert_eq!(rank_with_ties(&scores, 0), 0.5 * (k - 1) as f64);
+        }
+    }
+}

@@ -8,8 +8,8 @@ use rand_chacha::ChaCha20Rng;
 pub enum Stream {
     /// Noise-token positions and fillers of the task.
     Task = 1,
-    /// The orthonormal embedding.
-    Embedding = 2,
+    // Stream 2 was reserved for the orthonormal embedding, which needs no random draw (the
+    // model is trained in the embedding's frame); the numbers of the others stay fixed.
     /// Parameter initialization.
     Init = 3,
 }

@@ -2,7 +2,9 @@
 //! `w_ov.csv` (the learned W_OV[answers, subjects ∪ {r1, r2}]) and `summary.json` (written last,
 //! atomically, so its presence marks a finished run).
 
+pub use crate::atomic::{write_atomic, write_json};
 use crate::config::Config;
+use crate::csv_table::{csv_text, num_cell};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::task::Task;
@@ -34,23 +36,6 @@ pub struct RunDir {
     metrics: BufWriter<File>,
 }
 
-/// Writes `bytes` to `path` via a temporary file and a rename, so readers never see half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-/// Writes a value as pretty JSON, atomically.
-pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Json {
-        path: path.to_path_buf(),
-        msg: e.to_string(),
-    })?;
-    text.push('\n');
-    write_atomic(path, text.as_bytes())
-}
-
 /// Row and column names of `Model::w_answers_context`: the answers (b_1..b_n, c_1..c_n) and the
 /// context tokens (subjects, r1, r2), as `Task::token_name` spells them.
 pub fn w_ov_labels(task: &Task) -> (Vec<String>, Vec<String>) {
@@ -63,19 +48,18 @@ pub fn w_ov_labels(task: &Task) -> (Vec<String>, Vec<String>) {
 /// the values at full (round-trip) precision.
 pub fn w_ov_csv(task: &Task, w: faer::MatRef<'_, f64>) -> String {
     let (rows, cols) = w_ov_labels(task);
-    let mut s = String::from("answer");
-    for c in &cols {
-        let _ = write!(s, ",{c}");
-    }
-    s.push('\n');
-    for (i, r) in rows.iter().enumerate() {
-        s.push_str(r);
-        for j in 0..w.ncols() {
-            let _ = write!(s, ",{}", w[(i, j)]);
-        }
-        s.push('\n');
-    }
-    s
+    let mut header = vec!["answer".to_string()];
+    header.extend(cols);
+    let cells: Vec<Vec<String>> = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut row = vec![r];
+            row.extend((0..w.ncols()).map(|j| num_cell(w[(i, j)])));
+            row
+        })
+        .collect();
+    csv_text(&header, &cells)
 }
 
 impl RunDir {

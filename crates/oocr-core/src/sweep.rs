@@ -14,9 +14,11 @@
 //!
 //! Order: axes sorted by key, the first key varying slowest, seeds innermost.
 
-use crate::config::{set_dotted, Config};
+use crate::config::{read_text_capped, set_dotted, toml_error_message, Config, MAX_CONFIG_BYTES};
 use crate::error::{Error, Result};
-use crate::run::{write_json, RunDir};
+use crate::atomic::write_json;
+use crate::run::RunDir;
+use fs4::fs_std::FileExt;
 use crate::train::train;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -233,7 +235,7 @@ fn describe(overrides: &[(String, toml::Value)], seed: u64) -> String {
 impl Sweep {
     /// Reads and validates a grid file; `config = "..."` is relative to its folder.
     pub fn load(path: &Path) -> Result<Sweep> {
-        let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = read_text_capped(path, MAX_CONFIG_BYTES)?;
         let dir = path.parent().unwrap_or(Path::new(""));
         Sweep::parse(&text, &path.display().to_string(), dir)
     }
@@ -245,7 +247,8 @@ impl Sweep {
             source_name: source.to_string(),
             msg,
         };
-        let value: toml::Value = toml::from_str(text).map_err(|e| err(e.message().to_string()))?;
+        let value: toml::Value =
+            toml::from_str(text).map_err(|e| err(toml_error_message(text, &e)))?;
         let file: GridFile = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             if path == "." {
@@ -270,10 +273,7 @@ impl Sweep {
             }
             (None, Some(rel)) => {
                 let p = base_dir.join(rel);
-                let text = fs::read_to_string(&p)
-                    .map_err(|e| err(format!("`config`: {}: {e}", p.display())))?;
-                Config::from_toml_str(&text, &p.display().to_string())
-                    .map_err(|e| err(format!("`config`: {e}")))?
+                Config::from_file(&p).map_err(|e| err(format!("`config`: {e}")))?
             }
         };
         let seeds = file.seeds.unwrap_or_else(|| vec![base.train.seed]);
@@ -412,8 +412,12 @@ impl Sweep {
     }
 
     /// Runs the points of `shard` into `out` in parallel (the ambient rayon pool; each run is
-    /// single-threaded, so results do not depend on the thread count). Finished points are
-    /// skipped, unfinished folders are overwritten, failures are recorded and the sweep goes on.
+    /// single-threaded, so results do not depend on the thread count). Finished points (a whole
+    /// `summary.json` of the same config) are skipped, unfinished folders are overwritten,
+    /// failures are recorded and the sweep goes on. Each point is trained under an exclusive lock
+    /// on its folder's `.lock`: points another process (a second sweep on the same folder) holds
+    /// are put off, then waited for and skipped once it has finished them, so every point is
+    /// trained once.
     /// Every point appends one line to the shard's log; `on_point` sees it too (progress).
     /// Returns `Err` only for I/O on the sweep folder itself.
     pub fn run(
@@ -423,7 +427,7 @@ impl Sweep {
         on_point: &(dyn Fn(&PointLog) + Sync),
     ) -> Result<Report> {
         fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-        write_json_unique(&out.join("sweep.json"), &self.manifest())?;
+        write_json(&out.join("sweep.json"), &self.manifest())?;
         let log_path = out.join(shard.log_name());
         let log = OpenOptions::new()
             .create(true)
@@ -431,23 +435,43 @@ impl Sweep {
             .open(&log_path)
             .map_err(|e| Error::io(&log_path, e))?;
         let log = Mutex::new(log);
-        let logs = self
+        let write_log = |entry: &PointLog| -> Result<()> {
+            let mut line = serde_json::to_string(entry).expect("a log line serializes");
+            line.push('\n');
+            let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
+            f.write_all(line.as_bytes())
+                .and_then(|_| f.flush())
+                .map_err(|e| Error::io(&log_path, e))
+        };
+        // First pass: every point whose lock is free; points another process holds are put off.
+        let first = self
             .selected(shard)
             .into_par_iter()
-            .map(|p| {
-                let entry = run_point(p, out, shard);
-                let mut line = serde_json::to_string(&entry).expect("a log line serializes");
-                line.push('\n');
-                {
-                    let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
-                    f.write_all(line.as_bytes())
-                        .and_then(|_| f.flush())
-                        .map_err(|e| Error::io(&log_path, e))?;
+            .map(|p| match run_point(p, out, shard, false)? {
+                Some(entry) => {
+                    write_log(&entry)?;
+                    on_point(&entry);
+                    Ok((p, Some(entry)))
                 }
-                on_point(&entry);
-                Ok(entry)
+                None => Ok((p, None)),
             })
             .collect::<Result<Vec<_>>>()?;
+        // Second pass: wait for the other process to release each put-off point, then skip it
+        // (finished there) or train it (the other process failed or was killed).
+        let mut logs = first
+            .into_par_iter()
+            .map(|(p, done)| match done {
+                Some(entry) => Ok(entry),
+                None => {
+                    let entry = run_point(p, out, shard, true)?
+                        .expect("a blocking lock always yields a result");
+                    write_log(&entry)?;
+                    on_point(&entry);
+                    Ok(entry)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        logs.sort_by_key(|l| l.index);
         Ok(Report { logs })
     }
 }
@@ -461,42 +485,34 @@ fn overrides_json(o: &[(String, toml::Value)]) -> serde_json::Map<String, serde_
     o.iter().map(|(k, v)| (k.clone(), json(v))).collect()
 }
 
-/// Atomic write with a temporary name unique to this process (shards write the same manifest).
-fn write_json_unique(path: &Path, value: &serde_json::Value) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).expect("a JSON value serializes");
-    text.push('\n');
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+/// Name of the lock file in each point's folder.
+pub const LOCK_FILE: &str = ".lock";
+
+/// Whether `dir` holds the `summary.json` of a finished run of `cfg`: whole, parseable JSON with
+/// the same config, the configured step count and a `final` object. A truncated or foreign file
+/// does not count (the point is trained again).
+pub fn is_finished(dir: &Path, cfg: &Config) -> bool {
+    let Ok(text) = fs::read_to_string(dir.join("summary.json")) else {
+        return false;
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    let same_config = serde_json::from_value::<Config>(v["config"].clone()).is_ok_and(|c| c == *cfg);
+    same_config
+        && v["steps"].as_u64() == Some(cfg.train.steps as u64)
+        && v["final"].is_object()
 }
 
 /// Trains one point (or skips it), never panicking out: a panic is recorded as a failure.
-fn run_point(p: &Point, out: &Path, shard: Shard) -> PointLog {
+/// The point's folder is locked (an exclusive `flock` on `.lock` inside it) while it is checked
+/// and trained, so two processes never train the same point. With `wait = false` a point locked
+/// by another process returns `None`; with `wait = true` this blocks until the lock is free.
+/// `Err` only when the folder or its lock file cannot be created.
+fn run_point(p: &Point, out: &Path, shard: Shard, wait: bool) -> Result<Option<PointLog>> {
     let start = Instant::now();
     let dir = out.join(&p.folder);
-    let result = if dir.join("summary.json").exists() {
-        Ok(Status::Skipped)
-    } else {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train_point(p, &dir)))
-            .unwrap_or_else(|panic| {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(format!("panicked: {msg}"))
-            })
-            .map(|_| Status::Done)
-    };
-    let (status, error) = match result {
-        Ok(s) => (s, None),
-        Err(e) => {
-            let record = serde_json::json!({ "index": p.index, "error": e });
-            let _ = write_json(&dir.join("error.json"), &record);
-            (Status::Failed, Some(e))
-        }
-    };
-    PointLog {
+    let log = |status: Status, error: Option<String>| PointLog {
         index: p.index,
         folder: p.folder.clone(),
         seed: p.seed,
@@ -509,7 +525,47 @@ fn run_point(p: &Point, out: &Path, shard: Shard) -> PointLog {
             start.elapsed().as_secs_f64()
         },
         shard: shard.to_string(),
+    };
+    if is_finished(&dir, &p.config) {
+        return Ok(Some(log(Status::Skipped, None)));
     }
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io(&lock_path, e))?;
+    if wait {
+        FileExt::lock_exclusive(&lock).map_err(|e| Error::io(&lock_path, e))?;
+    } else if !FileExt::try_lock_exclusive(&lock).map_err(|e| Error::io(&lock_path, e))? {
+        return Ok(None);
+    }
+    // Another process may have finished the point while this one waited for the lock.
+    if is_finished(&dir, &p.config) {
+        return Ok(Some(log(Status::Skipped, None)));
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train_point(p, &dir)))
+        .unwrap_or_else(|panic| {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(format!("panicked: {msg}"))
+        });
+    let entry = match result {
+        Ok(()) => log(Status::Done, None),
+        Err(e) => {
+            let record = serde_json::json!({ "index": p.index, "error": e });
+            let _ = write_json(&dir.join("error.json"), &record);
+            log(Status::Failed, Some(e))
+        }
+    };
+    // The lock is released when `lock` is dropped (and by the OS if this process dies).
+    drop(lock);
+    Ok(Some(entry))
 }
 
 fn train_point(p: &Point, dir: &Path) -> std::result::Result<(), String> {
@@ -662,5 +718,114 @@ train.lr = [0.5, 1.0]
         assert_eq!(s.points[1].config.task.n, 3);
         assert_eq!(s.points[1].config.model.d_h, 3);
         assert_eq!(s.seeds, vec![0], "the base seed when `seeds` is absent");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::testutil::fixed;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    /// A grid over up to three keys with distinct values, and distinct seeds.
+    fn grid() -> impl Strategy<Value = (Vec<u64>, Vec<(String, Vec<i64>)>)> {
+        let values = |lo: i64, hi: i64| {
+            prop::collection::hash_set(lo..hi, 1..4).prop_map(|s| s.into_iter().collect::<Vec<_>>())
+        };
+        (
+            prop::collection::hash_set(0u64..1000, 1..4),
+            prop::option::of(values(1, 64)),
+            prop::option::of(values(1, 12)),
+            prop::option::of(values(1, 200)),
+        )
+            .prop_map(|(seeds, d_h, n, steps)| {
+                let mut axes = Vec::new();
+                for (k, v) in [("model.d_h", d_h), ("task.n", n), ("train.steps", steps)] {
+                    if let Some(v) = v {
+                        axes.push((k.to_string(), v));
+                    }
+                }
+                (seeds.into_iter().collect(), axes)
+            })
+    }
+
+    fn grid_text(seeds: &[u64], axes: &[(String, Vec<i64>)]) -> String {
+        let mut t = format!("preset = \"paper-factorized\"\nseeds = {seeds:?}\n[grid]\n");
+        for (k, v) in axes {
+            t += &format!("\"{k}\" = {v:?}\n");
+        }
+        t
+    }
+
+    proptest! {
+        #![proptest_config(fixed(128))]
+
+        /// The expansion is the product of the axes times the seeds, each combination once with
+        /// its values in its config, and every shard count partitions the points.
+        #[test]
+        fn grid_expands_to_the_product_and_shards_partition_it((seeds, axes) in grid(), shards in 1usize..9) {
+            let s = Sweep::parse(&grid_text(&seeds, &axes), "g.toml", Path::new(".")).unwrap();
+            let product: usize = axes.iter().map(|(_, v)| v.len()).product::<usize>() * seeds.len();
+            prop_assert_eq!(s.points.len(), product);
+            let mut combos = HashSet::new();
+            for (i, p) in s.points.iter().enumerate() {
+                prop_assert_eq!(p.index, i);
+                prop_assert_eq!(p.config.train.seed, p.seed);
+                let v = p.config.to_value();
+                let mut combo = vec![p.seed as i64];
+                for (k, _) in &axes {
+                    let (sec, key) = k.split_once('.').unwrap();
+                    combo.push(v[sec][key].as_integer().unwrap());
+                }
+                prop_assert!(combos.insert(combo), "a combination appears twice");
+            }
+            let folders: HashSet<_> = s.points.iter().map(|p| &p.folder).collect();
+            prop_assert_eq!(folders.len(), product);
+            let mut seen = vec![0; product];
+            for i in 1..=shards {
+                let sel = s.selected(Shard { index: i, count: shards });
+                prop_assert!(sel.windows(2).all(|w| w[0].index < w[1].index));
+                for p in sel {
+                    seen[p.index] += 1;
+                }
+            }
+            prop_assert!(seen.iter().all(|&c| c == 1));
+            let shard_str = format!("{}/{}", shards, shards);
+            prop_assert_eq!(shard_str.parse::<Shard>().unwrap(), Shard { index: shards, count: shards });
+        }
+    }
+
+    /// Fragments of grid files, well-formed and not, for the bounded fuzz run.
+    const FRAGMENTS: &[&str] = &[
+        "preset = \"paper-factorized\"", "preset = \"theorem2\"", "preset = \"nope\"",
+        "preset = 3", "config = \"missing.toml\"", "seeds = [0, 1]", "seeds = []",
+        "seeds = [-1]", "seeds = \"x\"", "seeds = [0, 0]", "[grid]", "[grid.model]", "[grid.train]",
+        "[bogus]", "\"model.d_h\" = [2, 4]", "\"model.d_h\" = [0]", "\"model.d_h\" = []",
+        "\"model.d_h\" = 4", "\"train.lr\" = [0.5, 1.0]", "\"train.lr\" = [1.0, 1]",
+        "\"train.seed\" = [1]", "\"lr\" = [1]", "\"a.b.c\" = [1]", "d_h = [8, 16]",
+        "lr = [0.1]", "\"task.n\" = [9223372036854775807]", "\"model.d_h\" = [100000000]",
+        "\"model.param\" = [\"nonfactorized\", \"factorized\"]", "x = 1", "[", "\"", "= 3", "",
+        "# comment",
+    ];
+
+    proptest! {
+        #![proptest_config(fixed(1000))]
+
+        /// Bounded fuzz run of grid parsing: any mix of fragments gives a sweep whose points all
+        /// validate, or an error naming the grid file.
+        #[test]
+        fn grid_parsing_fuzz(lines in prop::collection::vec(prop::sample::select(FRAGMENTS), 0..10)) {
+            let text = lines.join("\n");
+            match Sweep::parse(&text, "fuzz.toml", Path::new("/nonexistent")) {
+                Ok(s) => {
+                    prop_assert!(!s.points.is_empty());
+                    for p in &s.points {
+                        prop_assert!(p.config.validate().is_ok());
+                    }
+                }
+                Err(e) => prop_assert!(e.to_string().contains("fuzz.toml"), "{}", e),
+            }
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The symbolic fact/implication task (SPEC §2): subjects, relations, answers, the four blocks.
+//! The symbolic fact/implication task (the paper's Sec. 3): subjects, relations, answers, the four blocks.
 //!
 //! Vocabulary layout (token ids): subjects `0..|S|` in cyclic order (s_{1,1}, s_{2,1}, …, s_{n,1},
 //! s_{1,2}, …), then r1, r2, then the facts b_1..b_n, the implications c_1..c_n, EOS, and the

@@ -1,4 +1,4 @@
-//! Closed forms of SPEC §4 (Huang et al. 2025, Sec. 4.1) for the max-margin programs.
+//! Closed forms of the paper's Sec. 4.1 (Huang et al. 2025) for the max-margin programs.
 //!
 //! On a test implication (s, r2, c_i) the margin of the SVM solution against another implication
 //! c_j is predicted to be min{√(m_train / m_test), 1} for the nuclear norm (so out-of-context

@@ -1,4 +1,4 @@
-//! The paper's claims (SPEC §3–§4) as measurable checks: each has an id, the statement, the
+//! The paper's claims (Sec. 3–4) as measurable checks: each has an id, the statement, the
 //! threshold it is held to, the measured value and whether it passes.
 
 use serde::Serialize;
@@ -31,7 +31,7 @@ impl Claim {
     }
 }
 
-/// The ids every reproduction must report (issue 4).
+/// The ids every reproduction must report.
 pub const REQUIRED_IDS: [&str; 10] = [
     "factorized_generalizes",
     "nonfactorized_fails",

@@ -1,4 +1,4 @@
-//! `oocr reproduce`: reruns every experiment of SPEC §3–§4 at the paper's settings (in parallel,
+//! `oocr reproduce`: reruns every experiment of the paper's Sec. 3–4 at its settings (in parallel,
 //! one single-threaded run per rayon task), checks the claims, and writes the figures, run folders,
 //! CSV data, `claims.json`, `report.md` and a self-contained `report.html`.
 
@@ -8,6 +8,7 @@ use crate::plots::{self, BlockMark, Group, Heatmap, Mark, Panel, Series};
 use crate::report::{self, Block};
 use faer::Mat;
 use oocr_core::config::Config;
+use oocr_core::csv_table::{csv_text, num_cell};
 use oocr_core::metrics::SvmReference;
 use oocr_core::presets::preset;
 use oocr_core::run::{write_atomic, write_json, RunDir};
@@ -16,7 +17,6 @@ use oocr_core::theory;
 use oocr_core::train::{train, Observer, Record};
 use oocr_core::Task;
 use rayon::prelude::*;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -463,16 +463,13 @@ fn margin_table(scale: &Scale, results: &[RunResult]) -> Result<Vec<MarginRow>> 
         .collect()
 }
 
-/// Writes a CSV with a header row.
+/// Writes a CSV of numbers with a header row (the one CSV writer of oocr-core).
 fn write_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<()> {
-    let mut s = header.join(",");
-    s.push('\n');
-    for r in rows {
-        let cells: Vec<String> = r.iter().map(|v| format!("{v}")).collect();
-        s.push_str(&cells.join(","));
-        s.push('\n');
-    }
-    write_atomic(path, s.as_bytes()).map_err(Into::into)
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|&v| num_cell(v)).collect())
+        .collect();
+    write_atomic(path, csv_text(header, &cells).as_bytes()).map_err(Into::into)
 }
 
 fn curve(r: &RunResult, f: impl Fn(&oocr_core::metrics::Metrics) -> f64) -> Vec<(f64, f64)> {
@@ -571,19 +568,39 @@ fn heatmap(task: &Task, w: &Mat<f64>, title: &str, centered: bool) -> Heatmap {
 }
 
 fn save_w(path: &Path, task: &Task, w: &Mat<f64>) -> Result<()> {
-    let mut s = String::from("answer");
-    for z in 0..w.ncols() {
-        let _ = write!(s, ",{}", task.token_name(z));
-    }
-    s.push('\n');
-    for i in 0..w.nrows() {
-        s.push_str(&task.token_name(task.answers().start + i));
-        for j in 0..w.ncols() {
-            let _ = write!(s, ",{}", w[(i, j)]);
-        }
-        s.push('\n');
-    }
-    write_atomic(path, s.as_bytes()).map_err(Into::into)
+    let mut header = vec!["answer".to_string()];
+    header.extend((0..w.ncols()).map(|z| task.token_name(z)));
+    let rows: Vec<Vec<String>> = (0..w.nrows())
+        .map(|i| {
+            let mut row = vec![task.token_name(task.answers().start + i)];
+            row.extend((0..w.ncols()).map(|j| num_cell(w[(i, j)])));
+            row
+        })
+        .collect();
+    write_atomic(path, csv_text(&header, &rows).as_bytes()).map_err(Into::into)
+}
+
+/// The metrics of the training-curve CSVs (`data/curves_*.csv`), after `step`.
+const CURVE_METRICS: [&str; 9] = [
+    "train_loss",
+    "test_loss",
+    "loss_train_facts",
+    "loss_train_implications",
+    "loss_test_facts",
+    "loss_test_implications",
+    "test_accuracy",
+    "cos_nuclear_svm",
+    "cos_frobenius_svm",
+];
+
+/// Columns of `data/dh_sweep.csv`, after `d_h`.
+const DH_METRICS: [&str; 4] = ["train_loss", "test_loss", "test_accuracy", "test_mean_rank"];
+
+/// The named metrics of `m`, in order (every name is one of `Metrics::KEYS`).
+fn pick_metrics(m: &oocr_core::metrics::Metrics, keys: &[&str]) -> Vec<f64> {
+    keys.iter()
+        .map(|k| m.get(k).expect("a Metrics key"))
+        .collect()
 }
 
 fn save_curves(path: &Path, r: &RunResult) -> Result<()> {
@@ -591,37 +608,14 @@ fn save_curves(path: &Path, r: &RunResult) -> Result<()> {
         .records
         .iter()
         .map(|x| {
-            let m = &x.metrics;
-            vec![
-                x.step as f64,
-                m.train_loss,
-                m.test_loss,
-                m.loss_train_facts,
-                m.loss_train_implications,
-                m.loss_test_facts,
-                m.loss_test_implications,
-                m.test_accuracy,
-                m.cos_nuclear_svm.unwrap_or(f64::NAN),
-                m.cos_frobenius_svm.unwrap_or(f64::NAN),
-            ]
+            let mut row = vec![x.step as f64];
+            row.extend(pick_metrics(&x.metrics, &CURVE_METRICS));
+            row
         })
         .collect();
-    write_csv(
-        path,
-        &[
-            "step",
-            "train_loss",
-            "test_loss",
-            "loss_train_facts",
-            "loss_train_implications",
-            "loss_test_facts",
-            "loss_test_implications",
-            "test_accuracy",
-            "cos_nuclear_svm",
-            "cos_frobenius_svm",
-        ],
-        &rows,
-    )
+    let mut header = vec!["step"];
+    header.extend(CURVE_METRICS);
+    write_csv(path, &header, &rows)
 }
 
 fn block_loss_panel(r: &RunResult, title: &str) -> Panel {
@@ -809,27 +803,14 @@ fn build(
     let dh_rows: Vec<Vec<f64>> = dh_runs
         .iter()
         .map(|r| {
-            let m = r.last();
-            vec![
-                r.spec.cfg.model.d_h as f64,
-                m.train_loss,
-                m.test_loss,
-                m.test_accuracy,
-                m.test_mean_rank,
-            ]
+            let mut row = vec![r.spec.cfg.model.d_h as f64];
+            row.extend(pick_metrics(r.last(), &DH_METRICS));
+            row
         })
         .collect();
-    write_csv(
-        &data.join("dh_sweep.csv"),
-        &[
-            "d_h",
-            "train_loss",
-            "test_loss",
-            "test_accuracy",
-            "test_mean_rank",
-        ],
-        &dh_rows,
-    )?;
+    let mut dh_header = vec!["d_h"];
+    dh_header.extend(DH_METRICS);
+    write_csv(&data.join("dh_sweep.csv"), &dh_header, &dh_rows)?;
     let pick = |i: usize| dh_rows.iter().map(|r| (r[0], r[i])).collect::<Vec<_>>();
     let mut p1 = Panel::new(
         "final loss against the hidden width d_h",

@@ -1,4 +1,4 @@
-//! The max-margin programs of SPEC §4 (Theorem 1), solved with an optimality certificate:
+//! The max-margin programs of the paper's Sec. 4 (Theorem 1), solved with an optimality certificate:
 //!
 //! ```text
 //! min ‖W‖  s.t.  h_{(s,r),a'}(W) = f_W((s,r), a*) − f_W((s,r), a') ≥ 1   ∀ (s,r) ∈ D_train, a' ≠ a*

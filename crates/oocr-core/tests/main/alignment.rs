@@ -1,5 +1,5 @@
-//! Item 4 of issue 3: with fixed attention, training aligns with the SVM solution of its
-//! parameterization (SPEC §4 Theorem 1): factorized → nuclear norm, merged W_OV → Frobenius norm.
+//! With fixed attention, training aligns with the SVM solution of its
+//! parameterization (the paper's Sec. 4, Theorem 1): factorized → nuclear norm, merged W_OV → Frobenius norm.
 //! A 5-pair task with one-hot embeddings, so it runs in well under a second; the paper-size runs
 //! (50 000 steps) are measured with the CLI and reported in the notes.
 

@@ -185,3 +185,107 @@ fn a_sweep_killed_midway_completes_on_rerun() {
         text(&o)
     );
 }
+
+/// Checks every point folder of a finished sweep: one `done` line per point across all logs,
+/// a whole summary.json, and metrics.jsonl lines that all parse (no NUL bytes, no interleaving).
+fn check_trained_once(out: &Path, points: usize, lines_per_run: usize) {
+    let log = std::fs::read_to_string(out.join("points.jsonl")).unwrap();
+    let mut done = vec![0; points];
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["status"] == "done" {
+            done[v["index"].as_u64().unwrap() as usize] += 1;
+        }
+    }
+    assert!(done.iter().all(|&c| c == 1), "done counts {done:?}\n{log}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    for p in manifest["points"].as_array().unwrap() {
+        let dir = out.join(p["folder"].as_str().unwrap());
+        let summary = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&summary).unwrap();
+        let metrics = std::fs::read(dir.join("metrics.jsonl")).unwrap();
+        assert!(!metrics.contains(&0), "NUL bytes in {}", dir.display());
+        let text = String::from_utf8(metrics).unwrap();
+        assert_eq!(text.lines().count(), lines_per_run, "{text}");
+        for l in text.lines() {
+            serde_json::from_str::<serde_json::Value>(l).unwrap();
+        }
+    }
+}
+
+#[test]
+fn two_sweeps_on_one_folder_train_each_point_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = dir.path().join("g.toml");
+    std::fs::write(
+        &grid,
+        "preset = \"paper-factorized\"\nseeds = [0, 1, 2]\n[grid]\n\"task.n\" = [4]\n\
+         \"train.lr\" = [0.5, 1.0]\n\"train.steps\" = [300]\n\"train.log_every\" = [100]\n",
+    )
+    .unwrap();
+    for round in 0..20 {
+        let out = dir.path().join(format!("sweep{round}"));
+        let spawn = || {
+            Command::new(env!("CARGO_BIN_EXE_oocr"))
+                .args(["sweep", "--grid", grid.to_str().unwrap()])
+                .args(["--out", out.to_str().unwrap(), "--jobs", "2"])
+                .output()
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(spawn);
+            let b = s.spawn(spawn);
+            (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+        });
+        assert!(a.status.success(), "{}", text(&a));
+        assert!(b.status.success(), "{}", text(&b));
+        check_trained_once(&out, 6, 4);
+        // Both report all six points, finished here or by the other process.
+        for o in [&a, &b] {
+            let t = text(o);
+            let counts = t
+                .lines()
+                .find(|l| l.starts_with("shard 1/1:"))
+                .unwrap_or_else(|| panic!("{t}"));
+            let n: Vec<usize> = counts
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            assert_eq!(n[2] + n[3], 6, "{counts}");
+        }
+    }
+}
+
+#[test]
+fn a_corrupt_summary_is_not_taken_as_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let out_s = out.to_str().unwrap();
+    let grid = write_grid(dir.path(), "");
+    let o = oocr(&["sweep", "--grid", &grid, "--out", out_s]);
+    assert!(o.status.success(), "{}", text(&o));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let folders: Vec<&str> = manifest["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["folder"].as_str().unwrap())
+        .collect();
+    // Truncated JSON, and a whole file of another config.
+    let s0 = out.join(folders[0]).join("summary.json");
+    let whole = std::fs::read_to_string(&s0).unwrap();
+    std::fs::write(&s0, &whole[..whole.len() / 2]).unwrap();
+    std::fs::write(out.join(folders[1]).join("summary.json"), "{\"steps\": 30}\n").unwrap();
+    let o = oocr(&["sweep", "--grid", &grid, "--out", out_s]);
+    assert!(
+        text(&o).contains("2 done, 0 skipped, 0 failed"),
+        "{}",
+        text(&o)
+    );
+    // Retrained to the same numbers (runs are deterministic).
+    let before: serde_json::Value = serde_json::from_str(&whole).unwrap();
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&s0).unwrap()).unwrap();
+    assert_eq!(before["final"], after["final"]);
+}

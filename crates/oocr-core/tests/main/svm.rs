@@ -1,4 +1,4 @@
-//! End-to-end checks of the max-margin solvers: certificates, the paper-size numbers of SPEC §4,
+//! End-to-end checks of the max-margin solvers: certificates, the paper-size numbers of the paper's Sec. 4,
 //! the closed form over many task sizes, and agreement between independent methods.
 
 use oocr_core::config::TaskConfig;

@@ -1,4 +1,4 @@
-//! SPEC §4 Theorem 2 and its contrasts, as end-to-end training runs on small tasks.
+//! The paper's Sec. 4 Theorem 2 and its contrasts, as end-to-end training runs on small tasks.
 //!
 //! Theorem 2: the merged W_OV with trainable attention from the symmetric init keeps the test loss
 //! ≥ ln |A2| = ln n at every step (the implications of a test subject always tie). Contrast: the

@@ -1,0 +1,7 @@
+//! End-to-end tests of the `oocr` binary, one module per subject, in one test binary (one link
+//! instead of one per file).
+
+mod cli;
+mod hostile;
+mod svm_cli;
+mod sweep_cli;
