@@ -3,11 +3,11 @@
 
 use crate::config_args::ConfigArgs;
 use anyhow::{bail, Context, Result};
+use oocr_core::run::write_atomic;
 use oocr_core::svm::{self, Method, Norm, SolveOptions};
 use oocr_core::{theory, Task};
 use serde::Serialize;
 use std::collections::HashMap;
-use oocr_core::run::write_atomic;
 use std::path::{Path, PathBuf};
 
 /// Which norm to minimize.

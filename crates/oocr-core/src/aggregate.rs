@@ -250,7 +250,6 @@ pub fn aggregate(dir: &Path) -> Result<Aggregate> {
     })
 }
 
-
 fn opt(x: Option<f64>) -> String {
     x.map(|v| v.to_string()).unwrap_or_default()
 }

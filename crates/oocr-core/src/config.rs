@@ -378,7 +378,11 @@ impl Config {
         if i64::try_from(tr.seed).is_err() {
             return Err(Error::config(
                 "train.seed",
-                format!("{} does not fit in a TOML integer (at most {})", tr.seed, i64::MAX),
+                format!(
+                    "{} does not fit in a TOML integer (at most {})",
+                    tr.seed,
+                    i64::MAX
+                ),
             ));
         }
         let bytes = limits::run_bytes(self);
@@ -575,15 +579,35 @@ mod properties {
             Config {
                 task,
                 model: ModelConfig {
-                    param: if fac { Param::Factorized } else { Param::Nonfactorized },
+                    param: if fac {
+                        Param::Factorized
+                    } else {
+                        Param::Nonfactorized
+                    },
                     d_h,
-                    attention: if att { Attention::Fixed } else { Attention::Trainable },
-                    embedding: if onehot { Embedding::Onehot } else { Embedding::Orthogonal },
+                    attention: if att {
+                        Attention::Fixed
+                    } else {
+                        Attention::Trainable
+                    },
+                    embedding: if onehot {
+                        Embedding::Onehot
+                    } else {
+                        Embedding::Orthogonal
+                    },
                     d,
-                    softmax: if vocab { Softmax::Answers } else { Softmax::Vocab },
+                    softmax: if vocab {
+                        Softmax::Answers
+                    } else {
+                        Softmax::Vocab
+                    },
                 },
                 train: TrainConfig {
-                    optimizer: if tr.0 { Optimizer::Gd } else { Optimizer::Adamw },
+                    optimizer: if tr.0 {
+                        Optimizer::Gd
+                    } else {
+                        Optimizer::Adamw
+                    },
                     lr: tr.1,
                     weight_decay: tr.2,
                     steps: tr.3,
@@ -648,15 +672,52 @@ mod properties {
 
     /// Fragments of config files, well-formed and not, for the bounded fuzz run.
     const FRAGMENTS: &[&str] = &[
-        "[task]", "[model]", "[train]", "[[task]]", "[bogus]", "[task.sub]", "n = 5", "n = 0",
-        "n = -1", "n = 9223372036854775807", "m_train = 4611686018427387904", "m_test = 2",
-        "seq_len = 6", "noise_tokens = 3", "d_h = 8", "d_h = 100000000", "d = 0", "d = 50",
-        "param = \"nonfactorized\"", "param = 3", "attention = \"trainable\"",
-        "embedding = \"onehot\"", "softmax = \"vocab\"", "lr = 0.5", "lr = nan", "lr = -inf",
-        "lr = \"fast\"", "weight_decay = 1e-3", "steps = 10", "init = \"symmetric\"",
-        "init_scale = 0", "seed = 7", "log_every = 0", "optimizer = \"adamw\"", "x = [1, 2]",
-        "task = 3", "n = { a = 1 }", "\"", "=", "[", "]]", "# comment", "", "n = 1.5",
-        "model.d_h = 4", "train = { lr = 2.0 }",
+        "[task]",
+        "[model]",
+        "[train]",
+        "[[task]]",
+        "[bogus]",
+        "[task.sub]",
+        "n = 5",
+        "n = 0",
+        "n = -1",
+        "n = 9223372036854775807",
+        "m_train = 4611686018427387904",
+        "m_test = 2",
+        "seq_len = 6",
+        "noise_tokens = 3",
+        "d_h = 8",
+        "d_h = 100000000",
+        "d = 0",
+        "d = 50",
+        "param = \"nonfactorized\"",
+        "param = 3",
+        "attention = \"trainable\"",
+        "embedding = \"onehot\"",
+        "softmax = \"vocab\"",
+        "lr = 0.5",
+        "lr = nan",
+        "lr = -inf",
+        "lr = \"fast\"",
+        "weight_decay = 1e-3",
+        "steps = 10",
+        "init = \"symmetric\"",
+        "init_scale = 0",
+        "seed = 7",
+        "log_every = 0",
+        "optimizer = \"adamw\"",
+        "x = [1, 2]",
+        "task = 3",
+        "n = { a = 1 }",
+        "\"",
+        "=",
+        "[",
+        "]]",
+        "# comment",
+        "",
+        "n = 1.5",
+        "model.d_h = 4",
+        "train = { lr = 2.0 }",
     ];
 
     proptest! {

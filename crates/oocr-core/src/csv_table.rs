@@ -18,9 +18,7 @@ where
     for r in rows {
         put(&mut r.iter().map(AsRef::as_ref));
     }
-    let bytes = w
-        .into_inner()
-        .expect("flushing CSV to memory cannot fail");
+    let bytes = w.into_inner().expect("flushing CSV to memory cannot fail");
     String::from_utf8(bytes).expect("CSV of UTF-8 cells is UTF-8")
 }
 

@@ -219,7 +219,9 @@ mod tests {
         assert_eq!(fields.len(), Metrics::KEYS.len());
         let mut last = 0;
         for k in Metrics::KEYS {
-            let pos = text.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("{k} missing"));
+            let pos = text
+                .find(&format!("\"{k}\":"))
+                .unwrap_or_else(|| panic!("{k} missing"));
             assert!(pos >= last, "{k} out of order");
             last = pos;
         }

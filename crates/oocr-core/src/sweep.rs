@@ -14,12 +14,12 @@
 //!
 //! Order: axes sorted by key, the first key varying slowest, seeds innermost.
 
+use crate::atomic::write_json;
 use crate::config::{read_text_capped, set_dotted, toml_error_message, Config, MAX_CONFIG_BYTES};
 use crate::error::{Error, Result};
-use crate::atomic::write_json;
 use crate::run::RunDir;
-use fs4::fs_std::FileExt;
 use crate::train::train;
+use fs4::fs_std::FileExt;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -498,10 +498,9 @@ pub fn is_finished(dir: &Path, cfg: &Config) -> bool {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
         return false;
     };
-    let same_config = serde_json::from_value::<Config>(v["config"].clone()).is_ok_and(|c| c == *cfg);
-    same_config
-        && v["steps"].as_u64() == Some(cfg.train.steps as u64)
-        && v["final"].is_object()
+    let same_config =
+        serde_json::from_value::<Config>(v["config"].clone()).is_ok_and(|c| c == *cfg);
+    same_config && v["steps"].as_u64() == Some(cfg.train.steps as u64) && v["final"].is_object()
 }
 
 /// Trains one point (or skips it), never panicking out: a panic is recorded as a failure.
@@ -798,14 +797,39 @@ mod properties {
 
     /// Fragments of grid files, well-formed and not, for the bounded fuzz run.
     const FRAGMENTS: &[&str] = &[
-        "preset = \"paper-factorized\"", "preset = \"theorem2\"", "preset = \"nope\"",
-        "preset = 3", "config = \"missing.toml\"", "seeds = [0, 1]", "seeds = []",
-        "seeds = [-1]", "seeds = \"x\"", "seeds = [0, 0]", "[grid]", "[grid.model]", "[grid.train]",
-        "[bogus]", "\"model.d_h\" = [2, 4]", "\"model.d_h\" = [0]", "\"model.d_h\" = []",
-        "\"model.d_h\" = 4", "\"train.lr\" = [0.5, 1.0]", "\"train.lr\" = [1.0, 1]",
-        "\"train.seed\" = [1]", "\"lr\" = [1]", "\"a.b.c\" = [1]", "d_h = [8, 16]",
-        "lr = [0.1]", "\"task.n\" = [9223372036854775807]", "\"model.d_h\" = [100000000]",
-        "\"model.param\" = [\"nonfactorized\", \"factorized\"]", "x = 1", "[", "\"", "= 3", "",
+        "preset = \"paper-factorized\"",
+        "preset = \"theorem2\"",
+        "preset = \"nope\"",
+        "preset = 3",
+        "config = \"missing.toml\"",
+        "seeds = [0, 1]",
+        "seeds = []",
+        "seeds = [-1]",
+        "seeds = \"x\"",
+        "seeds = [0, 0]",
+        "[grid]",
+        "[grid.model]",
+        "[grid.train]",
+        "[bogus]",
+        "\"model.d_h\" = [2, 4]",
+        "\"model.d_h\" = [0]",
+        "\"model.d_h\" = []",
+        "\"model.d_h\" = 4",
+        "\"train.lr\" = [0.5, 1.0]",
+        "\"train.lr\" = [1.0, 1]",
+        "\"train.seed\" = [1]",
+        "\"lr\" = [1]",
+        "\"a.b.c\" = [1]",
+        "d_h = [8, 16]",
+        "lr = [0.1]",
+        "\"task.n\" = [9223372036854775807]",
+        "\"model.d_h\" = [100000000]",
+        "\"model.param\" = [\"nonfactorized\", \"factorized\"]",
+        "x = 1",
+        "[",
+        "\"",
+        "= 3",
+        "",
         "# comment",
     ];
 

@@ -15,12 +15,42 @@ const CASES: u64 = 400;
 const SEED: u64 = 0x6767_7566;
 
 const PIECES: &[&str] = &[
-    "a", "b", "ab", "Ġ", "Ġa", "Ġthe", "the", "<|endoftext|>", "<s>", "</s>", "", " ", "Ċ", "é",
-    "日本", "\u{0}", "\u{fffd}", "ĠParis", "1", "12", "\\", "\"", "{", "}",
+    "a",
+    "b",
+    "ab",
+    "Ġ",
+    "Ġa",
+    "Ġthe",
+    "the",
+    "<|endoftext|>",
+    "<s>",
+    "</s>",
+    "",
+    " ",
+    "Ċ",
+    "é",
+    "日本",
+    "\u{0}",
+    "\u{fffd}",
+    "ĠParis",
+    "1",
+    "12",
+    "\\",
+    "\"",
+    "{",
+    "}",
 ];
 const MODELS: &[&str] = &["gpt2", "llama", "bert", "", "GPT2"];
 const PRES: &[&str] = &[
-    "default", "gpt2", "smollm", "starcoder", "llama-bpe", "llama3", "qwen2", "unknown", "",
+    "default",
+    "gpt2",
+    "smollm",
+    "starcoder",
+    "llama-bpe",
+    "llama3",
+    "qwen2",
+    "unknown",
+    "",
 ];
 
 fn token(r: &mut ChaCha8Rng) -> String {
@@ -178,7 +208,10 @@ fn gguf_tokenizer_metadata_never_panics() {
             }
             Err(e) => {
                 let msg = e.to_string();
-                assert!(msg.contains("fuzz.gguf"), "case {case}: `{msg}` names no file");
+                assert!(
+                    msg.contains("fuzz.gguf"),
+                    "case {case}: `{msg}` names no file"
+                );
                 false
             }
         });
@@ -192,5 +225,8 @@ fn gguf_tokenizer_metadata_never_panics() {
         }
     }
     // The generator reaches both outcomes, so the run exercises the builder, not only the checks.
-    assert!(built > 20 && refused > 20, "built {built}, refused {refused}");
+    assert!(
+        built > 20 && refused > 20,
+        "built {built}, refused {refused}"
+    );
 }

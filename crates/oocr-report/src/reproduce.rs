@@ -373,7 +373,7 @@ pub fn reproduce(opts: &Options, tick: &(dyn Fn(u64) + Sync)) -> Result<Reproduc
         vec![
             "run".into(),
             "steps".into(),
-            "seconds".into(),
+            "time".into(),
             "train loss".into(),
             "test loss".into(),
             "test acc".into(),
@@ -385,7 +385,7 @@ pub fn reproduce(opts: &Options, tick: &(dyn Fn(u64) + Sync)) -> Result<Reproduc
                 vec![
                     r.spec.name.clone(),
                     r.spec.cfg.train.steps.to_string(),
-                    format!("{:.1}", r.elapsed_s),
+                    secs(r.elapsed_s),
                     num(m.train_loss),
                     num(m.test_loss),
                     num(m.test_accuracy),

@@ -1,5 +1,7 @@
-//! End to end: `reproduce --quick` into a temporary folder writes every file and every required
-//! claim passes.
+//! End to end: `reproduce --quick` into a temporary folder writes every file, every required
+//! claim passes, and report.md, claims.json and the data CSVs match their golden snapshots
+//! (`tests/snapshots/`, insta) after rounding every number to 3 significant digits and blanking the
+//! wall-clock times, so that they are stable across machines.
 
 use oocr_report::claims::REQUIRED_IDS;
 use oocr_report::reproduce::{reproduce, Options};
@@ -66,4 +68,91 @@ fn quick_reproduction_writes_everything_and_every_claim_passes() {
         assert!(md.contains(id), "report.md lacks {id}");
     }
     assert!(rep.all_pass());
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+    insta::assert_snapshot!("report_md", normalize(&read("report.md")));
+    insta::assert_snapshot!("claims_json", normalize(&read("claims.json")));
+    for csv in ["dh_sweep", "margins", "curves_factorized", "curves_nonfactorized"] {
+        insta::assert_snapshot!(csv, normalize(&read(&format!("data/{csv}.csv"))));
+    }
+}
+
+/// Rounds every decimal number in `text` to 3 significant digits (|x| < 1e-9 becomes 0), and
+/// blanks wall-clock times (`1.2 s`, `elapsed_s`) so that the text is stable across machines.
+fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let starts_number = b[i].is_ascii_digit()
+            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'));
+        if !starts_number {
+            let c = text[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+            continue;
+        }
+        let mut j = i;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        let mut is_float = false;
+        if j + 1 < b.len() && b[j] == b'.' && b[j + 1].is_ascii_digit() {
+            is_float = true;
+            j += 1;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+        }
+        if j < b.len() && (b[j] == b'e' || b[j] == b'E') {
+            let mut k = j + 1;
+            if k < b.len() && (b[k] == b'-' || b[k] == b'+') {
+                k += 1;
+            }
+            if k < b.len() && b[k].is_ascii_digit() {
+                is_float = true;
+                j = k;
+                while j < b.len() && b[j].is_ascii_digit() {
+                    j += 1;
+                }
+            }
+        }
+        let tok = &text[i..j];
+        if is_float {
+            let x: f64 = tok.parse().unwrap();
+            // A time in seconds (`0.4 s`) is blanked.
+            if text[j..].starts_with(" s") && !text[j..].starts_with(" s_") {
+                out.push_str("<time>");
+            } else if x.abs() < 1e-9 {
+                out.push('0');
+            } else {
+                out.push_str(&format!("{x:.2e}"));
+            }
+        } else {
+            out.push_str(tok);
+        }
+        i = j;
+    }
+    let threads = format!(" on {} threads", rayon_threads(&out));
+    out.replace(&threads, " on <n> threads")
+        .lines()
+        .map(|l| {
+            if l.contains("\"elapsed_s\"") {
+                "  \"elapsed_s\": <time>,".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The thread count the report states (`on N threads`), if any.
+fn rayon_threads(text: &str) -> String {
+    text.split(" on ")
+        .skip(1)
+        .find_map(|rest| {
+            let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            (!n.is_empty() && rest[n.len()..].starts_with(" threads")).then_some(n)
+        })
+        .unwrap_or_default()
 }

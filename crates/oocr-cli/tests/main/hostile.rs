@@ -25,7 +25,12 @@ fn refused(o: &Output, needles: &[&str]) {
     for n in needles {
         assert!(e.contains(n), "`{e}` lacks `{n}`");
     }
-    for bad in ["panicked", "backtrace", "RUST_BACKTRACE", "memory allocation"] {
+    for bad in [
+        "panicked",
+        "backtrace",
+        "RUST_BACKTRACE",
+        "memory allocation",
+    ] {
         assert!(!e.contains(bad), "`{e}` contains `{bad}`");
     }
 }
@@ -36,14 +41,42 @@ fn oversized_and_overflowing_sizes_are_refused_before_any_folder() {
     let out = dir.path().join("X");
     let x = out.to_str().unwrap();
     let cases: &[(&str, &str, &[&str])] = &[
-        ("task", "task.m_train=9223372036854775807", &["task.m_train", "vocabulary"]),
-        ("task", "task.n=4611686018427387904", &["task.n", "vocabulary"]),
-        ("train", "model.d_h=100000000", &["model.d_h", "GiB", "limit"]),
-        ("train", "model.d_h=9223372036854775807", &["model.d_h", "limit"]),
+        (
+            "task",
+            "task.m_train=9223372036854775807",
+            &["task.m_train", "vocabulary"],
+        ),
+        (
+            "task",
+            "task.n=4611686018427387904",
+            &["task.n", "vocabulary"],
+        ),
+        (
+            "train",
+            "model.d_h=100000000",
+            &["model.d_h", "GiB", "limit"],
+        ),
+        (
+            "train",
+            "model.d_h=9223372036854775807",
+            &["model.d_h", "limit"],
+        ),
         ("train", "model.d=1000000", &["model.d", "limit"]),
-        ("train", "task.seq_len=1000000000000 task.noise_tokens=2", &["task.seq_len", "limit"]),
-        ("train", "task.noise_tokens=100000000", &["task.noise_tokens"]),
-        ("train", "train.steps=9223372036854775807", &["train.steps", "limit"]),
+        (
+            "train",
+            "task.seq_len=1000000000000 task.noise_tokens=2",
+            &["task.seq_len", "limit"],
+        ),
+        (
+            "train",
+            "task.noise_tokens=100000000",
+            &["task.noise_tokens"],
+        ),
+        (
+            "train",
+            "train.steps=9223372036854775807",
+            &["train.steps", "limit"],
+        ),
         ("train", "task.n=-1", &["task.n"]),
         ("svm", "task.n=4611686018427387904", &["task.n"]),
     ];
@@ -63,7 +96,11 @@ fn oversized_and_overflowing_sizes_are_refused_before_any_folder() {
         args.extend(["--out", target.to_str().unwrap()]);
         let o = oocr(&args);
         refused(&o, needles);
-        assert!(!target.exists(), "{cmd} --set {set} created {}", target.display());
+        assert!(
+            !target.exists(),
+            "{cmd} --set {set} created {}",
+            target.display()
+        );
     }
     assert!(!Path::new(x).exists());
 }
@@ -109,7 +146,11 @@ fn bench_and_jobs_bounds() {
     assert!(o.stdout.is_empty(), "bench printed a table for 0 steps");
     let dir = tempfile::tempdir().unwrap();
     let grid = dir.path().join("g.toml");
-    std::fs::write(&grid, "preset = \"paper-factorized\"\n[grid]\n\"task.n\" = [2, 3]\n").unwrap();
+    std::fs::write(
+        &grid,
+        "preset = \"paper-factorized\"\n[grid]\n\"task.n\" = [2, 3]\n",
+    )
+    .unwrap();
     let out = dir.path().join("sweep");
     for jobs in ["100000", "3000", "0"] {
         let o = oocr(&[
@@ -154,7 +195,9 @@ fn svm_keeps_existing_files_and_rejects_ignored_flags() {
     forced.push("--force");
     let o = oocr(&forced);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(std::fs::read_to_string(&json).unwrap().contains("objective"));
+    assert!(std::fs::read_to_string(&json)
+        .unwrap()
+        .contains("objective"));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("s.json.tmp")).unwrap(),
         "mine too"

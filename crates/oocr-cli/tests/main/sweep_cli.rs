@@ -276,7 +276,11 @@ fn a_corrupt_summary_is_not_taken_as_finished() {
     let s0 = out.join(folders[0]).join("summary.json");
     let whole = std::fs::read_to_string(&s0).unwrap();
     std::fs::write(&s0, &whole[..whole.len() / 2]).unwrap();
-    std::fs::write(out.join(folders[1]).join("summary.json"), "{\"steps\": 30}\n").unwrap();
+    std::fs::write(
+        out.join(folders[1]).join("summary.json"),
+        "{\"steps\": 30}\n",
+    )
+    .unwrap();
     let o = oocr(&["sweep", "--grid", &grid, "--out", out_s]);
     assert!(
         text(&o).contains("2 done, 0 skipped, 0 failed"),
