@@ -8,7 +8,7 @@ use proptest::test_runner::{Config, RngSeed};
 pub fn fixed(cases: u32) -> Config {
     Config {
         cases,
-        rng_seed: RngSeed::Fixed(0x006f_6f63_72),
+        rng_seed: RngSeed::Fixed(0x6f6f_6372),
         failure_persistence: None,
         ..Config::default()
     }
