@@ -10,7 +10,6 @@ use crate::metrics::Metrics;
 use crate::task::Task;
 use crate::train::{Observer, Outcome, Record};
 use serde::Serialize;
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
