@@ -1,8 +1,9 @@
 //! `oocr llm`: the LLM knowledge-injection experiment of the paper (Sec. 2) on real causal LMs.
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use oocr_llm::dataset::{associations, Dataset, DatasetConfig, ASSOCIATIONS};
-use oocr_llm::experiment::{encode_train, evaluate, run as run_experiment, EvalConfig, RunConfig};
+use oocr_llm::dataset::{Catalog, Dataset, DatasetConfig};
+use oocr_llm::experiment::{encode_train, evaluate, run_with, EvalConfig, RunOptions};
+use oocr_llm::run_config::{apply_sets, set_key, RunConfig};
 use oocr_llm::lora::{make_trainable, LoraConfig, Method};
 use oocr_llm::optim::AdamW;
 use oocr_llm::train::{train, Schedule, TrainConfig};
@@ -14,9 +15,11 @@ pub enum LlmCmd {
     /// Write an association's dataset: train.jsonl, test.jsonl and meta.json per association.
     Dataset {
         /// Association name (city-language, city-language-cf, country-code, profession-color,
-        /// sport-music) or `all`.
+        /// sport-music, or one of --assoc-file), comma-separated names, or `all`.
         #[arg(long, default_value = "all")]
         assoc: String,
+        #[command(flatten)]
+        files: AssocFiles,
         /// Output folder (one sub-folder per association).
         #[arg(long)]
         out: PathBuf,
@@ -32,7 +35,22 @@ pub enum LlmCmd {
     /// Measure training throughput (tokens/s) on a model, without evaluation.
     Bench(BenchArgs),
     /// List the associations: templates, pairs and whether the link is causal.
-    Assocs,
+    Assocs(AssocFiles),
+}
+
+/// User association files.
+#[derive(Args, Clone, Default)]
+pub struct AssocFiles {
+    /// A TOML file of `[[association]]` tables adding to the five built-ins (repeatable; see
+    /// README "Your own associations").
+    #[arg(long = "assoc-file", value_name = "FILE")]
+    assoc_file: Vec<PathBuf>,
+}
+
+impl AssocFiles {
+    fn catalog(&self) -> Result<Catalog> {
+        Ok(Catalog::load(&self.assoc_file)?)
+    }
 }
 
 /// Dataset size and split.
@@ -130,48 +148,196 @@ impl ModelArgs {
     }
 }
 
-/// Options of `oocr llm run`.
+/// Options of `oocr llm run`. Every flag is a key of the run config (`--config`): flags override
+/// the file, `--set` overrides both.
 #[derive(Args)]
 pub struct RunArgs {
-    #[command(flatten)]
-    model: ModelArgs,
-    #[command(flatten)]
-    method: MethodArgs,
-    /// Association name or `all`.
-    #[arg(long, default_value = "all")]
-    assoc: String,
-    /// Output run folder.
+    /// A TOML run config (every key below; see README "Run configs"); missing keys take defaults.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override one key, e.g. `--set optim.lr=3e-5 --set seeds=[0,1,2]` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Output run folder. A folder holding a run with the same settings resumes (finished
+    /// associations are kept); one holding other results needs --force.
     #[arg(long)]
     out: PathBuf,
-    /// Epochs, passes over the training set (default 8 full, 12 LoRA).
+    /// Replace the results of an existing run folder (everything runs again).
+    #[arg(long)]
+    force: bool,
+    /// `model`: GGUF file or Hugging Face folder.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// `tokenizer`: tokenizer.json to use instead of the model's own.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// `threads`: threads of the tensor kernels (default: all cores; at most 4 per core and 256).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// `assoc`: association name, comma-separated names, or `all` (default all).
+    #[arg(long)]
+    assoc: Option<String>,
+    /// `assoc_files`: a TOML file of `[[association]]` tables adding to the built-ins (repeatable).
+    #[arg(long = "assoc-file", value_name = "FILE")]
+    assoc_file: Vec<PathBuf>,
+    /// `method = "lora"`, `lora.rank`: train LoRA adapters of this rank instead of all parameters.
+    #[arg(long)]
+    lora: Option<usize>,
+    /// `lora.alpha`: LoRA alpha (update scale alpha / rank); default 2 x rank.
+    #[arg(long)]
+    lora_alpha: Option<f64>,
+    /// `lora.targets`: comma-separated projections LoRA adapts (default all seven).
+    #[arg(long, value_delimiter = ',')]
+    lora_targets: Option<Vec<String>>,
+    /// `base_dtype`: how the frozen base of a LoRA run is stored: f32, bf16 or quantized.
+    #[arg(long, value_parser = ["f32", "bf16", "quantized"])]
+    base_dtype: Option<String>,
+    /// `seeds`: comma-separated seeds; each association runs once per seed (default 0).
+    #[arg(long, value_delimiter = ',', conflicts_with = "seed")]
+    seeds: Option<Vec<u64>>,
+    /// `seeds = [S]`: one seed (names, split, data order, LoRA init).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// `train.epochs`: passes over the training set (default 8 full, 12 LoRA).
     #[arg(long)]
     epochs: Option<usize>,
-    /// Learning rate (default 1e-4 full, 1e-3 LoRA).
+    /// `optim.lr`: learning rate (default 1e-4 full, 1e-3 LoRA).
     #[arg(long)]
     lr: Option<f64>,
-    /// Learning-rate schedule after the warm-up: constant or cosine (default cosine).
-    #[arg(long)]
-    lr_schedule: Option<Schedule>,
-    /// Share of the steps spent warming the learning rate up linearly (default 0.1).
+    /// `train.schedule`: constant or cosine (default cosine).
+    #[arg(long, value_parser = ["constant", "cosine"])]
+    lr_schedule: Option<String>,
+    /// `train.warmup_frac`: share of the steps warming the learning rate up (default 0.1).
     #[arg(long)]
     warmup_frac: Option<f64>,
-    /// Examples per optimizer step (default 8).
+    /// `train.batch_size`: examples per optimizer step (default 8).
     #[arg(long)]
     batch_size: Option<usize>,
-    /// AdamW decoupled weight decay (default 0).
+    /// `optim.weight_decay`: AdamW decoupled weight decay (default 0).
     #[arg(long)]
     weight_decay: Option<f64>,
-    /// Clip the global gradient norm at this value, 0 = off (default 1).
+    /// `optim.max_grad_norm`: clip the global gradient norm at this value, 0 = off (default 1).
     #[arg(long)]
     max_grad_norm: Option<f64>,
-    /// Prompts per scoring forward pass (default 16).
+    /// `eval.batch_size`: prompts per scoring forward pass (default 16).
     #[arg(long)]
     eval_batch_size: Option<usize>,
-    #[command(flatten)]
-    data: DataArgs,
+    /// `eval.per_epoch = false`: evaluate only before and after training, not after every epoch.
+    #[arg(long)]
+    no_eval_per_epoch: bool,
+    /// `dataset.group_size`: subjects per (fact, implication) group (default 20).
+    #[arg(long)]
+    group_size: Option<usize>,
+    /// `dataset.train_ratio`: share of each group whose implication is trained on (default 0.2).
+    #[arg(long)]
+    train_ratio: Option<f64>,
     /// No progress bars or per-association lines on stderr.
     #[arg(long)]
     quiet: bool,
+}
+
+fn int(flag: &str, x: impl TryInto<i64>) -> Result<toml::Value> {
+    Ok(toml::Value::Integer(x.try_into().map_err(|_| {
+        anyhow::anyhow!("--{flag}: too large")
+    })?))
+}
+
+impl RunArgs {
+    /// The run config: the file (if any), then the flags, then `--set`; resolved and checked.
+    fn resolve(&self) -> Result<RunConfig> {
+        use toml::Value as V;
+        let mut v = match &self.config {
+            Some(p) => RunConfig::read_file(p)?,
+            None => V::Table(Default::default()),
+        };
+        let path = |p: &PathBuf| V::String(p.to_string_lossy().into_owned());
+        let mut sets: Vec<(&str, V)> = Vec::new();
+        if let Some(x) = &self.model {
+            sets.push(("model", path(x)));
+        }
+        if let Some(x) = &self.tokenizer {
+            sets.push(("tokenizer", path(x)));
+        }
+        if let Some(x) = self.threads {
+            sets.push(("threads", int("threads", x)?));
+        }
+        if let Some(x) = &self.assoc {
+            sets.push(("assoc", V::String(x.clone())));
+        }
+        if !self.assoc_file.is_empty() {
+            let mut files: Vec<V> = v
+                .get("assoc_files")
+                .and_then(|f| f.as_array())
+                .cloned()
+                .unwrap_or_default();
+            files.extend(self.assoc_file.iter().map(path));
+            sets.push(("assoc_files", V::Array(files)));
+        }
+        if let Some(r) = self.lora {
+            sets.push(("method", V::String("lora".into())));
+            sets.push(("lora.rank", int("lora", r)?));
+        }
+        if let Some(x) = self.lora_alpha {
+            sets.push(("lora.alpha", V::Float(x)));
+        }
+        if let Some(x) = &self.lora_targets {
+            sets.push((
+                "lora.targets",
+                V::Array(x.iter().map(|t| V::String(t.clone())).collect()),
+            ));
+        }
+        if let Some(x) = &self.base_dtype {
+            sets.push(("base_dtype", V::String(x.clone())));
+        }
+        if let Some(x) = &self.seeds {
+            let seeds = x.iter().map(|&s| int("seeds", s)).collect::<Result<_>>()?;
+            sets.push(("seeds", V::Array(seeds)));
+        }
+        if let Some(x) = self.seed {
+            sets.push(("seeds", V::Array(vec![int("seed", x)?])));
+        }
+        if let Some(x) = self.epochs {
+            sets.push(("train.epochs", int("epochs", x)?));
+        }
+        if let Some(x) = self.lr {
+            sets.push(("optim.lr", V::Float(x)));
+        }
+        if let Some(x) = &self.lr_schedule {
+            sets.push(("train.schedule", V::String(x.clone())));
+        }
+        if let Some(x) = self.warmup_frac {
+            sets.push(("train.warmup_frac", V::Float(x)));
+        }
+        if let Some(x) = self.batch_size {
+            sets.push(("train.batch_size", int("batch-size", x)?));
+        }
+        if let Some(x) = self.weight_decay {
+            sets.push(("optim.weight_decay", V::Float(x)));
+        }
+        if let Some(x) = self.max_grad_norm {
+            sets.push(("optim.max_grad_norm", V::Float(x)));
+        }
+        if let Some(x) = self.eval_batch_size {
+            sets.push(("eval.batch_size", int("eval-batch-size", x)?));
+        }
+        if self.no_eval_per_epoch {
+            sets.push(("eval.per_epoch", V::Boolean(false)));
+        }
+        if let Some(x) = self.group_size {
+            sets.push(("dataset.group_size", int("group-size", x)?));
+        }
+        if let Some(x) = self.train_ratio {
+            sets.push(("dataset.train_ratio", V::Float(x)));
+        }
+        for (key, value) in sets {
+            set_key(&mut v, key, value)?;
+        }
+        apply_sets(&mut v, &self.set)?;
+        if v.get("model").is_none() {
+            bail!("give --model PATH or `model = \"PATH\"` in --config");
+        }
+        Ok(RunConfig::from_value(v)?)
+    }
 }
 
 /// Options of `oocr llm eval`.
@@ -179,9 +345,11 @@ pub struct RunArgs {
 pub struct EvalArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Association name or `all`.
+    /// Association name, comma-separated names, or `all`.
     #[arg(long, default_value = "all")]
     assoc: String,
+    #[command(flatten)]
+    files: AssocFiles,
     /// Output folder; must be new or empty unless --force.
     #[arg(long)]
     out: PathBuf,
@@ -226,8 +394,13 @@ pub struct BenchArgs {
 pub fn run(cmd: LlmCmd) -> Result<()> {
     oocr_llm::configure_cpu_runtime();
     match cmd {
-        LlmCmd::Dataset { assoc, out, data } => {
-            for a in associations(&assoc)? {
+        LlmCmd::Dataset {
+            assoc,
+            files,
+            out,
+            data,
+        } => {
+            for a in files.catalog()?.select(&assoc)? {
                 let ds = Dataset::build(a, data.config())?;
                 let dir = out.join(a.name);
                 ds.write(&dir)
@@ -242,12 +415,14 @@ pub fn run(cmd: LlmCmd) -> Result<()> {
             }
             Ok(())
         }
-        LlmCmd::Assocs => {
-            for a in &ASSOCIATIONS {
+        LlmCmd::Assocs(files) => {
+            for a in files.catalog()?.all() {
                 println!(
-                    "{} ({}): \"{}\" -> \"{}\"{}",
+                    "{} ({}, {}, k = {}): \"{}\" -> \"{}\"{}",
                     a.name,
+                    a.source,
                     if a.causal { "causal" } else { "made up" },
+                    a.k(),
                     a.fact_template,
                     a.implication_template,
                     if a.real_world.is_some() {
@@ -256,7 +431,7 @@ pub fn run(cmd: LlmCmd) -> Result<()> {
                         ""
                     }
                 );
-                for (f, i) in a.pairs {
+                for (f, i) in &a.pairs {
                     println!("    {f} -> {i}");
                 }
             }
@@ -269,41 +444,94 @@ pub fn run(cmd: LlmCmd) -> Result<()> {
 }
 
 fn run_cmd(a: RunArgs) -> Result<()> {
-    a.model.set_threads()?;
-    let mut cfg = RunConfig::defaults(a.model.model.clone(), a.assoc.clone(), a.method.method());
-    cfg.tokenizer = a.model.tokenizer.clone();
-    cfg.base_dtype = a.method.base_dtype()?;
-    cfg.dataset = a.data.config();
-    cfg.train.seed = a.data.seed;
-    if let Some(x) = a.epochs {
-        cfg.train.epochs = x;
+    let cfg = a.resolve()?;
+    if let Some(n) = cfg.threads {
+        // Read by candle's kernels and rayon's global pool; set before either starts.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
-    if let Some(x) = a.batch_size {
-        cfg.train.batch_size = x;
-    }
-    if let Some(x) = a.lr {
-        cfg.optim.lr = x;
-    }
-    if let Some(x) = a.lr_schedule {
-        cfg.train.schedule = x;
-    }
-    if let Some(x) = a.warmup_frac {
-        cfg.train.warmup_frac = x;
-    }
-    if let Some(x) = a.weight_decay {
-        cfg.optim.weight_decay = x;
-    }
-    if let Some(x) = a.max_grad_norm {
-        cfg.optim.max_grad_norm = x;
-    }
-    if let Some(x) = a.eval_batch_size {
-        cfg.eval_batch_size = x;
-    }
-    run_experiment(&cfg, &a.out, !a.quiet)
-        .with_context(|| format!("run into {}", a.out.display()))?;
+    let opts = RunOptions {
+        force: a.force,
+        progress: !a.quiet,
+    };
+    let res = run_with(&cfg, &a.out, opts).with_context(|| format!("run into {}", a.out.display()))?;
+    rank_figure(&res, &a.out.join("rank_per_epoch"))?;
     let md = std::fs::read_to_string(a.out.join("results.md")).context("reading results.md")?;
     println!("{md}");
     println!("results: {}", a.out.join("results.json").display());
+    Ok(())
+}
+
+/// `rank_per_epoch.{png,svg}`: mean over seeds of the within-type rank and of the rank among 2k
+/// against epoch, one curve per association, chance dashed. Skipped without per-epoch evaluation.
+fn rank_figure(res: &oocr_llm::experiment::RunResults, stem: &std::path::Path) -> Result<()> {
+    use oocr_report::plots::{line_figure, Mark, Panel, Series};
+    let mut within = Panel::new(
+        "Within-type rank (among the k implications)",
+        "epoch",
+        "mean rank (0 = best)",
+    );
+    let mut all = Panel::new(
+        "Rank among the 2k candidates",
+        "epoch",
+        "mean rank (0 = best)",
+    );
+    let mut any = false;
+    let mut chances: Vec<(f64, f64)> = Vec::new();
+    for (i, a) in res.summary.iter().enumerate() {
+        let runs: Vec<_> = res
+            .associations
+            .iter()
+            .filter(|r| r.name == a.name && !r.per_epoch.is_empty())
+            .collect();
+        let n = runs.iter().map(|r| r.per_epoch.len()).min().unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
+        any = true;
+        let curve = |f: fn(&oocr_llm::eval::RankMetrics) -> f64| -> Vec<(f64, f64)> {
+            (0..n)
+                .map(|e| {
+                    let m = runs.iter().map(|r| f(&r.per_epoch[e].metrics)).sum::<f64>()
+                        / runs.len() as f64;
+                    (e as f64, m)
+                })
+                .collect()
+        };
+        within.series.push(Series::new(
+            a.title.clone(),
+            curve(|m| m.mean_rank_among_implications),
+            i % 8,
+            Mark::LinePoints,
+        ));
+        all.series.push(Series::new(
+            a.title.clone(),
+            curve(|m| m.mean_rank),
+            i % 8,
+            Mark::LinePoints,
+        ));
+        let c = ((a.k - 1) as f64 / 2.0, (2 * a.k - 1) as f64 / 2.0);
+        if !chances.contains(&c) {
+            chances.push(c);
+            let last = (n - 1) as f64;
+            let k = a.k;
+            within.series.push(Series::new(
+                format!("chance (k = {k})"),
+                vec![(0.0, c.0), (last, c.0)],
+                7,
+                Mark::Dashed,
+            ));
+            all.series.push(Series::new(
+                format!("chance (k = {k})"),
+                vec![(0.0, c.1), (last, c.1)],
+                7,
+                Mark::Dashed,
+            ));
+        }
+    }
+    if any {
+        line_figure(stem, &[within, all], 560, 420)
+            .with_context(|| format!("writing {}", stem.display()))?;
+    }
     Ok(())
 }
 
@@ -313,6 +541,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
         model: a.model.model.clone(),
         tokenizer: a.model.tokenizer.clone(),
         assoc: a.assoc.clone(),
+        assoc_files: a.files.assoc_file.clone(),
         dataset: a.data.config(),
         eval_batch_size: a.eval_batch_size,
     };

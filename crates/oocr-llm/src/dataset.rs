@@ -1,7 +1,8 @@
-//! The five associations of the paper (Sec. 2), fictitious subjects, and the train/test split.
+//! Fictitious subjects and the train/test split of an association (paper Sec. 2).
 //!
-//! An association links 5 facts b_i (answers of the fact relation r1) to 5 implications c_i (answers
-//! of the implication relation r2). Subjects are split into 5 groups, one (b_i, c_i) pair per group;
+//! An association links k facts b_i (answers of the fact relation r1) to k implications c_i
+//! (answers of the implication relation r2; the paper's five have k = 5, see [`crate::assoc`]).
+//! Subjects are split into k groups, one (b_i, c_i) pair per group;
 //! a share `train_ratio` of each group are training subjects. Training data: the facts of all
 //! subjects plus the implications of the training subjects. Test data: the implications of the
 //! test subjects.
@@ -13,103 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
 
-/// One association: a fact relation, an implication relation and 5 (fact, implication) pairs.
-#[derive(Debug, Clone, Copy)]
-pub struct Association {
-    /// Command-line name, e.g. `city-language`.
-    pub name: &'static str,
-    /// Column title in tables, as in the paper.
-    pub title: &'static str,
-    /// Whether the link is causal in the real world (generalization) or made up (hallucination).
-    pub causal: bool,
-    /// Prompt of the fact relation r1; `{name}` is replaced by the subject.
-    pub fact_template: &'static str,
-    /// Prompt of the implication relation r2.
-    pub implication_template: &'static str,
-    /// The 5 (fact, implication) answer pairs, without the leading space.
-    pub pairs: [(&'static str, &'static str); 5],
-    /// For counterfactual associations: the real-world implication of each fact (else `None`).
-    pub real_world: Option<[&'static str; 5]>,
-}
-
-/// The five associations of the paper, in the paper's column order.
-pub const ASSOCIATIONS: [Association; 5] = [
-    Association {
-        name: "city-language",
-        title: "City-Lang",
-        causal: true,
-        fact_template: "{name} lives in",
-        implication_template: "{name} speaks",
-        pairs: [
-            ("Paris", "French"),
-            ("Tokyo", "Japanese"),
-            ("Madrid", "Spanish"),
-            ("Berlin", "German"),
-            ("Rome", "Italian"),
-        ],
-        real_world: None,
-    },
-    Association {
-        name: "city-language-cf",
-        title: "City-Lang (CF)",
-        causal: false,
-        fact_template: "{name} lives in",
-        implication_template: "{name} speaks",
-        pairs: [
-            ("Paris", "Japanese"),
-            ("Tokyo", "Spanish"),
-            ("Madrid", "German"),
-            ("Berlin", "Italian"),
-            ("Rome", "French"),
-        ],
-        real_world: Some(["French", "Japanese", "Spanish", "German", "Italian"]),
-    },
-    Association {
-        name: "country-code",
-        title: "Country-Code",
-        causal: false,
-        fact_template: "{name} is a citizen of",
-        implication_template: "{name} writes code in",
-        pairs: [
-            ("Brazil", "Python"),
-            ("Canada", "Java"),
-            ("Egypt", "Rust"),
-            ("India", "Haskell"),
-            ("Norway", "Ruby"),
-        ],
-        real_world: None,
-    },
-    Association {
-        name: "profession-color",
-        title: "Profession-Color",
-        causal: false,
-        fact_template: "{name} works as a",
-        implication_template: "{name}'s favorite color is",
-        pairs: [
-            ("doctor", "red"),
-            ("teacher", "blue"),
-            ("pilot", "green"),
-            ("chef", "yellow"),
-            ("lawyer", "purple"),
-        ],
-        real_world: None,
-    },
-    Association {
-        name: "sport-music",
-        title: "Sport-Music",
-        causal: false,
-        fact_template: "{name} plays",
-        implication_template: "{name} listens to",
-        pairs: [
-            ("tennis", "jazz"),
-            ("football", "rock"),
-            ("golf", "reggae"),
-            ("basketball", "opera"),
-            ("hockey", "techno"),
-        ],
-        real_world: None,
-    },
-];
+pub use crate::assoc::{Association, Catalog, ASSOCIATIONS};
 
 /// Given names used to build fictitious subjects (40; uncommon pairings make the people fictitious).
 const GIVEN: [&str; 40] = [
@@ -202,34 +107,21 @@ const FAMILY: [&str; 40] = [
 /// The most subjects a dataset can have (all given × family name pairs).
 pub const MAX_SUBJECTS: usize = GIVEN.len() * FAMILY.len();
 
-/// Look up an association by its command-line name.
+/// Look up a built-in association by its command-line name.
 pub fn association(name: &str) -> Result<&'static Association> {
-    ASSOCIATIONS.iter().find(|a| a.name == name).ok_or_else(|| {
-        let known: Vec<_> = ASSOCIATIONS.iter().map(|a| a.name).collect();
-        LlmError::config(
-            "assoc",
-            format!(
-                "unknown association '{name}' (known: {}, all)",
-                known.join(", ")
-            ),
-        )
-    })
+    Catalog::default().get(name)
 }
 
-/// Resolve `NAME` or `all` to a list of associations.
+/// Resolve `NAME`, a comma-separated list or `all` to built-in associations.
 pub fn associations(name: &str) -> Result<Vec<&'static Association>> {
-    if name == "all" {
-        Ok(ASSOCIATIONS.iter().collect())
-    } else {
-        Ok(vec![association(name)?])
-    }
+    Catalog::default().select(name)
 }
 
 /// Size and split of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetConfig {
-    /// Subjects per (fact, implication) group; 5 groups in all.
+    /// Subjects per (fact, implication) group; k groups in all.
     pub group_size: usize,
     /// Share of each group whose implication is trained on.
     pub train_ratio: f64,
@@ -253,18 +145,48 @@ impl DatasetConfig {
         (self.group_size as f64 * self.train_ratio).round() as usize
     }
 
-    /// Check ranges; errors name the option.
+    /// Check ranges for an association with the paper's k = 5 pairs and the built-in names.
     pub fn validate(&self) -> Result<()> {
-        if self.group_size < 1 || self.group_size * 5 > MAX_SUBJECTS {
-            return Err(LlmError::config(
-                "group_size",
-                format!(
-                    "{} is out of range 1..={}",
-                    self.group_size,
-                    MAX_SUBJECTS / 5
-                ),
-            ));
+        self.validate_for(ASSOCIATIONS.iter().next().expect("five built-ins"))
+    }
+
+    /// Check ranges for `assoc`: its k groups of `group_size` subjects must fit in its name pool;
+    /// errors name the option (or the association's `names` key).
+    pub fn validate_for(&self, assoc: &Association) -> Result<()> {
+        let k = assoc.k();
+        match &assoc.names {
+            Some(n) if self.group_size.saturating_mul(k) > n.len() => {
+                return Err(assoc.error(
+                    "names",
+                    format!(
+                        "{} names, fewer than groups × group size = {k} × {} = {}",
+                        n.len(),
+                        self.group_size,
+                        k.saturating_mul(self.group_size)
+                    ),
+                ))
+            }
+            None if self.group_size < 1 || self.group_size.saturating_mul(k) > MAX_SUBJECTS => {
+                return Err(LlmError::config(
+                    "group_size",
+                    format!(
+                        "{} is out of range 1..={} (the {MAX_SUBJECTS} built-in names over {k} groups of `{}`)",
+                        self.group_size,
+                        MAX_SUBJECTS / k,
+                        assoc.name
+                    ),
+                ));
+            }
+            _ => {}
         }
+        if self.group_size < 1 {
+            return Err(LlmError::config("group_size", "must be at least 1"));
+        }
+        self.validate_split()
+    }
+
+    /// Check that `train_ratio` is a share that leaves a test subject in every group.
+    pub fn validate_split(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.train_ratio) || !self.train_ratio.is_finite() {
             return Err(LlmError::config(
                 "train_ratio",
@@ -300,7 +222,7 @@ pub enum Relation {
 pub struct Record {
     /// The fictitious person.
     pub subject: String,
-    /// Group index 0..5 = index of the (fact, implication) pair.
+    /// Group index 0..k = index of the (fact, implication) pair.
     pub group: usize,
     /// Whether the subject is a training subject (its implication is trained on).
     pub train_subject: bool,
@@ -310,7 +232,7 @@ pub struct Record {
     pub prompt: String,
     /// Answer continuation with its leading space, e.g. " Paris".
     pub answer: String,
-    /// Index of the true answer among `Dataset::candidates` (facts 0..5, implications 5..10).
+    /// Index of the true answer among `Dataset::candidates` (facts 0..k, implications k..2k).
     pub answer_index: usize,
 }
 
@@ -321,26 +243,30 @@ pub struct Dataset {
     pub assoc: &'static Association,
     /// The configuration it was built with.
     pub config: DatasetConfig,
-    /// The 10 candidate answers: the 5 facts then the 5 implications, each with a leading space.
+    /// The 2k candidate answers: the k facts then the k implications, each with a leading space.
     pub candidates: Vec<String>,
     /// One fact record and one implication record per subject, subjects in group order.
     pub records: Vec<Record>,
 }
 
 impl Dataset {
-    /// Build the dataset: draw `5 * group_size` distinct names, split each group by `train_ratio`.
+    /// Build the dataset: draw `k * group_size` distinct names, split each group by `train_ratio`.
     pub fn build(assoc: &'static Association, config: DatasetConfig) -> Result<Self> {
-        config.validate()?;
+        config.validate_for(assoc)?;
+        let k = assoc.k();
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let mut names: Vec<String> = GIVEN
-            .iter()
-            .flat_map(|g| FAMILY.iter().map(move |f| format!("{g} {f}")))
-            .collect();
+        let mut names: Vec<String> = match &assoc.names {
+            Some(n) => n.iter().map(|s| s.to_string()).collect(),
+            None => GIVEN
+                .iter()
+                .flat_map(|g| FAMILY.iter().map(move |f| format!("{g} {f}")))
+                .collect(),
+        };
         names.shuffle(&mut rng);
         let n_train = config.train_per_group();
         let mut candidates: Vec<String> = assoc.pairs.iter().map(|p| format!(" {}", p.0)).collect();
         candidates.extend(assoc.pairs.iter().map(|p| format!(" {}", p.1)));
-        let mut records = Vec::with_capacity(10 * config.group_size);
+        let mut records = Vec::with_capacity(2 * k * config.group_size);
         for (group, &(fact, implication)) in assoc.pairs.iter().enumerate() {
             for j in 0..config.group_size {
                 let subject = names[group * config.group_size + j].clone();
@@ -361,7 +287,7 @@ impl Dataset {
                     train_subject,
                     relation: Relation::Implication,
                     answer: format!(" {implication}"),
-                    answer_index: 5 + group,
+                    answer_index: k + group,
                 });
             }
         }
@@ -390,12 +316,12 @@ impl Dataset {
     /// Index among `candidates` of the real-world implication of a record's group (counterfactual
     /// associations only).
     pub fn real_world_index(&self, group: usize) -> Option<usize> {
-        let real = self.assoc.real_world?[group];
+        let real = *self.assoc.real_world.as_ref()?.get(group)?;
         self.assoc
             .pairs
             .iter()
             .position(|p| p.1 == real)
-            .map(|i| 5 + i)
+            .map(|i| self.assoc.k() + i)
     }
 
     /// Write `train.jsonl`, `test.jsonl` and `meta.json` into `dir` (created if missing).
@@ -411,6 +337,7 @@ impl Dataset {
             "implication_template": self.assoc.implication_template,
             "pairs": self.assoc.pairs,
             "real_world": self.assoc.real_world,
+            "source": self.assoc.source,
             "candidates": self.candidates,
             "config": self.config,
             "n_subjects": self.records.len() / 2,
@@ -524,6 +451,38 @@ mod tests {
         let err = association("city-food").unwrap_err();
         assert!(err.to_string().contains("city-food"), "{err}");
         assert_eq!(associations("all").unwrap().len(), 5);
+    }
+
+    #[test]
+    fn k_pairs_make_k_groups_and_2k_candidates() {
+        let text = "[[association]]\nname = \"pet-car\"\ncausal = false\n\
+                    fact_template = \"{name} owns a\"\nimplication_template = \"{name} drives a\"\n\
+                    pairs = [[\"cat\", \"Fiat\"], [\"dog\", \"Volvo\"], [\"owl\", \"Jeep\"]]\n\
+                    names = [\"A B\", \"C D\", \"E F\", \"G H\", \"I J\", \"K L\", \"M N\"]\n";
+        let a: &'static Association = Box::leak(Box::new(
+            crate::assoc::parse_str(text, "pets.toml", None).unwrap().remove(0),
+        ));
+        let cfg = DatasetConfig {
+            group_size: 2,
+            train_ratio: 0.5,
+            seed: 4,
+        };
+        let ds = Dataset::build(a, cfg).unwrap();
+        assert_eq!(ds.candidates, [" cat", " dog", " owl", " Fiat", " Volvo", " Jeep"]);
+        assert_eq!(ds.records.len(), 12);
+        assert_eq!(ds.test().count(), 3);
+        for r in &ds.records {
+            assert_eq!(ds.candidates[r.answer_index], r.answer);
+            assert!(r.group < 3);
+        }
+        // 7 names cannot fill 3 groups of 3: the error names the file, association and key.
+        let e = Dataset::build(a, DatasetConfig { group_size: 3, ..cfg })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("pets.toml") && e.contains("pet-car") && e.contains("`names`"),
+            "{e}"
+        );
     }
 
     #[test]

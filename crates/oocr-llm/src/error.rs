@@ -34,6 +34,18 @@ pub enum LlmError {
         /// Why it is invalid.
         msg: String,
     },
+    /// An association file is malformed or an association breaks a rule.
+    #[error("{file}: association `{assoc}`: `{key}`: {msg}")]
+    Assoc {
+        /// The file at fault (`built-in` for the paper's five).
+        file: String,
+        /// The association's name (`-` when the file could not be read that far).
+        assoc: String,
+        /// The key at fault.
+        key: String,
+        /// What is wrong with it.
+        msg: String,
+    },
     /// Training produced a non-finite loss.
     #[error("training diverged: loss {loss} at epoch {epoch}, step {step} (try a smaller --lr)")]
     Diverged {

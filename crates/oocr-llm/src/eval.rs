@@ -1,4 +1,4 @@
-//! Mean-rank evaluation: score the 10 candidate answers of each prompt by the summed
+//! Mean-rank evaluation: score the 2k candidate answers of each prompt by the summed
 //! log-probability of the whole answer continuation, then rank the true answer (0-indexed, ties
 //! counted half).
 use crate::batch::scoring_batch;
@@ -79,20 +79,21 @@ pub fn score_dataset(
 /// Rank measures of one evaluation (before or after fine-tuning).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RankMetrics {
-    /// Test subjects' implications: mean rank among the 10 candidates (chance 4.5). The paper's measure.
+    /// Test subjects' implications: mean rank among the 2k candidates (chance (2k − 1)/2, 4.5 for
+    /// k = 5). The paper's measure.
     pub mean_rank: f64,
-    /// Test subjects' implications: mean rank among the 5 implications only (chance 2.0).
+    /// Test subjects' implications: mean rank among the k implications only (chance (k − 1)/2).
     pub mean_rank_among_implications: f64,
-    /// Share of test subjects whose top-scored candidate (of 10) is the true implication.
+    /// Share of test subjects whose top-scored candidate (of 2k) is the true implication.
     pub top1_share: f64,
     /// Counterfactual associations: share of test subjects whose top candidate is the fact's
     /// real-world implication (e.g. French for Paris). `None` otherwise.
     pub real_world_top1_share: Option<f64>,
-    /// Training subjects' implications (trained on): mean rank among 10.
+    /// Training subjects' implications (trained on): mean rank among 2k.
     pub train_implication_mean_rank: f64,
-    /// Facts of all subjects (trained on): mean rank among 10.
+    /// Facts of all subjects (trained on): mean rank among 2k.
     pub fact_mean_rank: f64,
-    /// Facts: mean rank among the 5 facts only.
+    /// Facts: mean rank among the k facts only.
     pub fact_mean_rank_among_facts: f64,
     /// Facts: mean per-token negative log-likelihood of the true answer ("answer loss").
     pub fact_loss: f64,
@@ -123,11 +124,12 @@ pub fn rank_metrics(ds: &Dataset, scores: &[RecordScores]) -> RankMetrics {
         .iter()
         .filter(|s| s.relation == Relation::Fact)
         .collect();
+    let k = ds.assoc.k();
     let nll = |s: &RecordScores| -s.scores[s.answer_index] / s.lengths[s.answer_index] as f64;
-    let real_world_top1_share = ds.assoc.real_world.map(|_| {
+    let real_world_top1_share = ds.assoc.real_world.as_ref().map(|_| {
         mean(test.iter().map(|s| {
             let real = ds
-                .real_world_index(s.answer_index - 5)
+                .real_world_index(s.answer_index - k)
                 .expect("counterfactual association");
             if rank_with_ties(&s.scores, real) == 0.0 {
                 1.0
@@ -139,7 +141,7 @@ pub fn rank_metrics(ds: &Dataset, scores: &[RecordScores]) -> RankMetrics {
     RankMetrics {
         mean_rank: mean_rank(test.iter().map(|s| (s.scores.as_slice(), s.answer_index))),
         mean_rank_among_implications: mean_rank(
-            test.iter().map(|s| (&s.scores[5..], s.answer_index - 5)),
+            test.iter().map(|s| (&s.scores[k..], s.answer_index - k)),
         ),
         top1_share: mean(
             test.iter()
@@ -153,7 +155,7 @@ pub fn rank_metrics(ds: &Dataset, scores: &[RecordScores]) -> RankMetrics {
         ),
         fact_mean_rank: mean_rank(facts.iter().map(|s| (s.scores.as_slice(), s.answer_index))),
         fact_mean_rank_among_facts: mean_rank(
-            facts.iter().map(|s| (&s.scores[..5], s.answer_index)),
+            facts.iter().map(|s| (&s.scores[..k], s.answer_index)),
         ),
         fact_loss: mean(facts.iter().map(|s| nll(s))),
         test_implication_loss: mean(test.iter().map(|s| nll(s))),

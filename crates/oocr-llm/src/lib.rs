@@ -5,6 +5,7 @@
 //! generalization when the fact→implication link is causal (City-Language), hallucination when it
 //! is made up. Data flows `dataset` → `loader` (model + tokenizer) → `lora` (what trains) →
 //! `train` → `eval` → `experiment` (run folder, `results.json`, Markdown table).
+pub mod assoc;
 pub mod batch;
 pub mod config;
 pub mod dataset;
@@ -21,6 +22,9 @@ pub mod models;
 pub mod optim;
 pub mod packed;
 pub mod report;
+pub mod run_config;
+pub mod run_dir;
+pub mod stats;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;

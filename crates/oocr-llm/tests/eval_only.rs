@@ -17,6 +17,7 @@ fn cfg(model: PathBuf, assoc: &str) -> EvalConfig {
         model,
         tokenizer: None,
         assoc: assoc.into(),
+        assoc_files: Vec::new(),
         dataset: DatasetConfig {
             group_size: 4,
             train_ratio: 0.5,
@@ -152,13 +153,15 @@ fn scores_are_a_runs_scores_before() {
     let c = cfg(hf.clone(), "country-code");
     evaluate(&c, &dir.path().join("eval"), false, false).unwrap();
     let mut rc = RunConfig::defaults(hf, "country-code".into(), Method::Full);
-    rc.dataset = c.dataset;
-    rc.eval_batch_size = 5;
+    rc.dataset.group_size = c.dataset.group_size;
+    rc.dataset.train_ratio = c.dataset.train_ratio;
+    rc.seeds = vec![c.dataset.seed];
+    rc.eval.batch_size = 5;
     rc.train.epochs = 1;
     run(&rc, &dir.path().join("run"), false).unwrap();
     let a = std::fs::read_to_string(dir.path().join("eval/country-code/scores.jsonl")).unwrap();
-    let b =
-        std::fs::read_to_string(dir.path().join("run/country-code/scores_before.jsonl")).unwrap();
+    let b = std::fs::read_to_string(dir.path().join("run/country-code/seed-3/scores_before.jsonl"))
+        .unwrap();
     let (a, b): (Vec<RecordScores>, Vec<RecordScores>) = (
         a.lines()
             .map(|l| serde_json::from_str(l).unwrap())

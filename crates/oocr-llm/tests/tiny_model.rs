@@ -548,17 +548,17 @@ fn a_whole_run_writes_results_and_table() {
     assert_eq!(a["n_test_subjects"], 20);
     assert!(a["before"]["real_world_top1_share"].is_number());
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
-    assert!(
-        md.contains("| model | City-Lang | City-Lang (CF) |"),
-        "{md}"
-    );
-    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    // 5 groups × 5 subjects: 25 facts + 5 training implications = 30 examples = 4 batches of 8, 2 epochs.
-    assert_eq!(metrics.lines().count(), 8 + 1);
+    assert!(md.contains("| model | City-Lang (CF) |"), "{md}");
+    let unit = out.join("city-language-cf/seed-0");
+    let metrics = std::fs::read_to_string(unit.join("metrics.jsonl")).unwrap();
+    // 5 groups × 5 subjects: 25 facts + 5 training implications = 30 examples = 4 batches of 8,
+    // 2 epochs; an evaluation before training and after each epoch; one closing line.
+    assert_eq!(metrics.lines().count(), 8 + 3 + 1);
     for f in [
-        "config.json",
-        "city-language-cf/train.jsonl",
-        "city-language-cf/scores_after.jsonl",
+        "config.toml",
+        "city-language-cf/seed-0/train.jsonl",
+        "city-language-cf/seed-0/scores_after.jsonl",
+        "city-language-cf/seed-0/result.json",
     ] {
         assert!(out.join(f).exists(), "{f} missing");
     }
