@@ -3,9 +3,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use oocr_llm::dataset::{Catalog, Dataset, DatasetConfig};
 use oocr_llm::experiment::{encode_train, evaluate, run_with, EvalConfig, RunOptions};
-use oocr_llm::run_config::{apply_sets, set_key, RunConfig};
 use oocr_llm::lora::{make_trainable, LoraConfig, Method};
 use oocr_llm::optim::AdamW;
+use oocr_llm::run_config::{apply_sets, set_key, RunConfig};
 use oocr_llm::train::{train, Schedule, TrainConfig};
 use std::path::PathBuf;
 
@@ -237,9 +237,10 @@ pub struct RunArgs {
 }
 
 fn int(flag: &str, x: impl TryInto<i64>) -> Result<toml::Value> {
-    Ok(toml::Value::Integer(x.try_into().map_err(|_| {
-        anyhow::anyhow!("--{flag}: too large")
-    })?))
+    Ok(toml::Value::Integer(
+        x.try_into()
+            .map_err(|_| anyhow::anyhow!("--{flag}: too large"))?,
+    ))
 }
 
 impl RunArgs {
@@ -453,7 +454,8 @@ fn run_cmd(a: RunArgs) -> Result<()> {
         force: a.force,
         progress: !a.quiet,
     };
-    let res = run_with(&cfg, &a.out, opts).with_context(|| format!("run into {}", a.out.display()))?;
+    let res =
+        run_with(&cfg, &a.out, opts).with_context(|| format!("run into {}", a.out.display()))?;
     rank_figure(&res, &a.out.join("rank_per_epoch"))?;
     let md = std::fs::read_to_string(a.out.join("results.md")).context("reading results.md")?;
     println!("{md}");

@@ -4,7 +4,6 @@
 //! tests (no download).
 #![cfg(feature = "llm")]
 #[path = "../../oocr-llm/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use candle_core::quantized::GgmlDType;
@@ -53,15 +52,28 @@ fn bad_settings_are_refused_before_the_model_opens_and_nothing_is_written() {
         let o = oocr(&args);
         assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(key), "{extra:?}: {}", stderr(&o));
-        assert!(!stderr(&o).contains("missing.gguf"), "checked before the model: {}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("missing.gguf"),
+            "checked before the model: {}",
+            stderr(&o)
+        );
     }
     // clap refuses what does not parse as a number.
-    let o = oocr(&["llm", "run", "--model", model_s, "--out", out_s, "--epochs", "1e9"]);
+    let o = oocr(&[
+        "llm", "run", "--model", model_s, "--out", out_s, "--epochs", "1e9",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // A config file with an unknown key, and one bad association file.
     let cfg = dir.path().join("run.toml");
     std::fs::write(&cfg, format!("model = \"{model_s}\"\n[train]\nepoch = 3\n")).unwrap();
-    let o = oocr(&["llm", "run", "--config", cfg.to_str().unwrap(), "--out", out_s]);
+    let o = oocr(&[
+        "llm",
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out_s,
+    ]);
     assert!(stderr(&o).contains("epoch"), "{}", stderr(&o));
     let bad = dir.path().join("mine.toml");
     std::fs::write(
@@ -71,10 +83,20 @@ fn bad_settings_are_refused_before_the_model_opens_and_nothing_is_written() {
     )
     .unwrap();
     let o = oocr(&[
-        "llm", "run", "--model", model_s, "--out", out_s, "--assoc-file", bad.to_str().unwrap(),
+        "llm",
+        "run",
+        "--model",
+        model_s,
+        "--out",
+        out_s,
+        "--assoc-file",
+        bad.to_str().unwrap(),
     ]);
     let e = stderr(&o);
-    assert!(e.contains("mine.toml") && e.contains("`mine`") && e.contains("implication_template"), "{e}");
+    assert!(
+        e.contains("mine.toml") && e.contains("`mine`") && e.contains("implication_template"),
+        "{e}"
+    );
     // A missing model: the error names it, and no folder is left.
     let o = oocr(&["llm", "run", "--model", model_s, "--out", out_s]);
     assert!(stderr(&o).contains("missing.gguf"), "{}", stderr(&o));
@@ -144,10 +166,17 @@ fn a_killed_run_resumes_association_by_association() {
     let kept = std::fs::read_to_string(&first).unwrap();
     // The resolved config is in the folder; the rerun resumes without --force.
     let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
-    assert!(resolved.contains("lr = 0.0003") && resolved.contains("epochs = 60"), "{resolved}");
+    assert!(
+        resolved.contains("lr = 0.0003") && resolved.contains("epochs = 60"),
+        "{resolved}"
+    );
     let o = oocr(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("finished before, kept"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("finished before, kept"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read_to_string(&first).unwrap(), kept);
     let res: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
@@ -162,6 +191,13 @@ fn a_killed_run_resumes_association_by_association() {
     other.extend(["--epochs", "61"]);
     let o = oocr(&other);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("train.epochs") && stderr(&o).contains("--force"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(out.join("results.json")).unwrap(), before);
+    assert!(
+        stderr(&o).contains("train.epochs") && stderr(&o).contains("--force"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("results.json")).unwrap(),
+        before
+    );
 }

@@ -282,7 +282,11 @@ pub fn parse_str(text: &str, file: &str, dir: Option<&Path>) -> Result<Vec<Assoc
         toml::from_str(text).map_err(|e| err("-", "-", toml_error_message(text, &e)))?;
     let f: File = serde_path_to_error::deserialize(value).map_err(|e| {
         let key = e.path().to_string();
-        let key = if key == "." { "association".into() } else { key };
+        let key = if key == "." {
+            "association".into()
+        } else {
+            key
+        };
         err("-", &key, e.inner().to_string())
     })?;
     if f.association.is_empty() {
@@ -331,7 +335,10 @@ fn check(e: Entry, file: &str, dir: Option<&Path>) -> Result<Association> {
     let name_ok = !e.name.is_empty()
         && e.name.len() <= 64
         && e.name != "all"
-        && e.name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && e.name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && e.name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
@@ -348,7 +355,10 @@ fn check(e: Entry, file: &str, dir: Option<&Path>) -> Result<Association> {
         ("implication_template", &e.implication_template),
     ] {
         if !t.contains("{name}") {
-            return Err(err(key, format!("\"{t}\" has no `{{name}}` for the subject")));
+            return Err(err(
+                key,
+                format!("\"{t}\" has no `{{name}}` for the subject"),
+            ));
         }
         if t.chars().any(char::is_control) {
             return Err(err(key, "contains a control character".into()));
@@ -434,10 +444,7 @@ fn check(e: Entry, file: &str, dir: Option<&Path>) -> Result<Association> {
     };
     if let Some(n) = &names {
         if n.len() > MAX_NAMES {
-            return Err(err(
-                key,
-                format!("{} names; at most {MAX_NAMES}", n.len()),
-            ));
+            return Err(err(key, format!("{} names; at most {MAX_NAMES}", n.len())));
         }
         let mut seen = HashSet::new();
         for s in n {
@@ -532,10 +539,7 @@ mod tests {
     #[test]
     fn errors_name_file_association_and_key() {
         let cases: [(String, &str); 9] = [
-            (
-                one("pairs = [[\"cat\", \"red\"]]"),
-                "`pairs`: 1 pairs",
-            ),
+            (one("pairs = [[\"cat\", \"red\"]]"), "`pairs`: 1 pairs"),
             (
                 one("pairs = [[\"cat\", \"red\"], [\"dog\", \"red\"]]"),
                 "duplicate answer \"red\"",
@@ -557,7 +561,10 @@ mod tests {
                 one("pairs = [[\"cat\", \"red\"], [\"dog\", \"blue\"]]\ncolour = 3"),
                 "unknown field `colour`",
             ),
-            (one("pairs = [[\"cat\", \"red\"], [\"dog\", \" blue\"]]"), "`pairs`"),
+            (
+                one("pairs = [[\"cat\", \"red\"], [\"dog\", \" blue\"]]"),
+                "`pairs`",
+            ),
             (
                 one("pairs = [[\"cat\", \"red\"], [\"dog\", \"blue\"]]")
                     .replace("\"mine\"", "\"../x\""),
@@ -584,7 +591,11 @@ mod tests {
             one("pairs = [[\"cat\", \"red\"], [\"dog\", \"blue\"]]\nnames_file = \"names.txt\""),
         )
         .unwrap();
-        std::fs::write(dir.path().join("names.txt"), "Ann Bell\nCy Dunn\n\nEd Fox\n").unwrap();
+        std::fs::write(
+            dir.path().join("names.txt"),
+            "Ann Bell\nCy Dunn\n\nEd Fox\n",
+        )
+        .unwrap();
         let cat = Catalog::load(std::slice::from_ref(&f)).unwrap();
         assert_eq!(cat.all().len(), 6);
         let mine = cat.get("mine").unwrap();
@@ -592,7 +603,9 @@ mod tests {
         let sel = cat.select("mine, city-language").unwrap();
         assert_eq!(sel.len(), 2);
         assert!(cat.select("mine,mine").is_err());
-        let e = Catalog::load(&[f.clone(), f.clone()]).unwrap_err().to_string();
+        let e = Catalog::load(&[f.clone(), f.clone()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("already defined"), "{e}");
         let dup = dir.path().join("dup.toml");
         std::fs::write(

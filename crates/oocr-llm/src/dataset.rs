@@ -460,7 +460,9 @@ mod tests {
                     pairs = [[\"cat\", \"Fiat\"], [\"dog\", \"Volvo\"], [\"owl\", \"Jeep\"]]\n\
                     names = [\"A B\", \"C D\", \"E F\", \"G H\", \"I J\", \"K L\", \"M N\"]\n";
         let a: &'static Association = Box::leak(Box::new(
-            crate::assoc::parse_str(text, "pets.toml", None).unwrap().remove(0),
+            crate::assoc::parse_str(text, "pets.toml", None)
+                .unwrap()
+                .remove(0),
         ));
         let cfg = DatasetConfig {
             group_size: 2,
@@ -468,7 +470,10 @@ mod tests {
             seed: 4,
         };
         let ds = Dataset::build(a, cfg).unwrap();
-        assert_eq!(ds.candidates, [" cat", " dog", " owl", " Fiat", " Volvo", " Jeep"]);
+        assert_eq!(
+            ds.candidates,
+            [" cat", " dog", " owl", " Fiat", " Volvo", " Jeep"]
+        );
         assert_eq!(ds.records.len(), 12);
         assert_eq!(ds.test().count(), 3);
         for r in &ds.records {
@@ -476,9 +481,15 @@ mod tests {
             assert!(r.group < 3);
         }
         // 7 names cannot fill 3 groups of 3: the error names the file, association and key.
-        let e = Dataset::build(a, DatasetConfig { group_size: 3, ..cfg })
-            .unwrap_err()
-            .to_string();
+        let e = Dataset::build(
+            a,
+            DatasetConfig {
+                group_size: 3,
+                ..cfg
+            },
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("pets.toml") && e.contains("pet-car") && e.contains("`names`"),
             "{e}"

@@ -15,7 +15,9 @@ use crate::packed::BaseDtype;
 use crate::report::markdown_table;
 pub use crate::run_config::RunConfig;
 use crate::run_dir::{check_folder, unit_dir, FolderState, CONFIG_FILE};
-use crate::stats::{bootstrap_mean, rank_test, Interval, RankTest, PERMUTATIONS, RESAMPLES, STATS_SEED};
+use crate::stats::{
+    bootstrap_mean, rank_test, Interval, RankTest, PERMUTATIONS, RESAMPLES, STATS_SEED,
+};
 use crate::train::{train, TrainReport};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -202,7 +204,10 @@ pub fn read_scores(path: &Path) -> Result<Vec<RecordScores>> {
     text.lines()
         .map(|l| {
             serde_json::from_str(l).map_err(|e| {
-                LlmError::io(path, std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                LlmError::io(
+                    path,
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                )
             })
         })
         .collect()
@@ -531,8 +536,14 @@ fn summarize(
                 continue;
             }
             let dir = unit_dir(out, a.name, s);
-            before.push(test_view(&read_scores(&dir.join("scores_before.jsonl"))?, a.k()));
-            after.push(test_view(&read_scores(&dir.join("scores_after.jsonl"))?, a.k()));
+            before.push(test_view(
+                &read_scores(&dir.join("scores_before.jsonl"))?,
+                a.k(),
+            ));
+            after.push(test_view(
+                &read_scores(&dir.join("scores_after.jsonl"))?,
+                a.k(),
+            ));
             used.push(s);
         }
         let iv = |views: &[TestView], f: fn(&TestView) -> &Vec<f64>| {
@@ -813,7 +824,10 @@ pub fn eval_markdown(res: &EvalResults) -> String {
         s.push_str("\n\n");
     }
     s.push_str("Chance levels: (2k − 1)/2 among 2k, (k − 1)/2 among k, 1/(2k) for the top answer; k per association: ");
-    let ks: Vec<String> = assocs.iter().map(|a| format!("{} {}", a.title, a.k)).collect();
+    let ks: Vec<String> = assocs
+        .iter()
+        .map(|a| format!("{} {}", a.title, a.k))
+        .collect();
     s.push_str(&ks.join(", "));
     s.push_str(".\n\n");
     writeln!(

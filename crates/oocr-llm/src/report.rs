@@ -41,8 +41,12 @@ fn table(
         format!("| {label} | {} |\n", cells.join(" | "))
     };
     s += &row("chance", &|a| format!("{:.2}", chance(a.k)));
-    s += &row(&format!("{} (pretrained)", res.model), &|a| before(a).cell());
-    s += &row(&format!("{} ({})", res.model, res.method), &|a| after(a).cell());
+    s += &row(&format!("{} (pretrained)", res.model), &|a| {
+        before(a).cell()
+    });
+    s += &row(&format!("{} ({})", res.model, res.method), &|a| {
+        after(a).cell()
+    });
     s
 }
 
@@ -89,7 +93,11 @@ pub fn markdown_table(res: &RunResults) -> String {
     writeln!(
         s,
         "| link learned (p < 0.05) | {} |\n",
-        cells(&|a| if a.link_learned { "yes".into() } else { "no".into() })
+        cells(&|a| if a.link_learned {
+            "yes".into()
+        } else {
+            "no".into()
+        })
     )
     .unwrap();
     s += &table(

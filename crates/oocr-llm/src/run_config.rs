@@ -320,7 +320,11 @@ impl RunConfig {
         );
         let cfg: RunConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
-            let key = if key == "." { "(top level)".into() } else { key };
+            let key = if key == "." {
+                "(top level)".into()
+            } else {
+                key
+            };
             cfg_err(&key, e.inner())
         })?;
         cfg.validate()?;
@@ -434,14 +438,20 @@ impl RunConfig {
             if x.is_finite() && x > 0.0 {
                 Ok(())
             } else {
-                Err(cfg_err(key, format!("must be a finite number > 0, got {x}")))
+                Err(cfg_err(
+                    key,
+                    format!("must be a finite number > 0, got {x}"),
+                ))
             }
         };
         let finite_nonneg = |key: &str, x: f64| {
             if x.is_finite() && x >= 0.0 {
                 Ok(())
             } else {
-                Err(cfg_err(key, format!("must be a finite number >= 0, got {x}")))
+                Err(cfg_err(
+                    key,
+                    format!("must be a finite number >= 0, got {x}"),
+                ))
             }
         };
         let range = |key: &str, x: usize, lo: usize, hi: usize| {
@@ -597,7 +607,10 @@ mod tests {
 
     fn with(sets: &[&str]) -> Result<RunConfig> {
         let mut v = base();
-        apply_sets(&mut v, &sets.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        apply_sets(
+            &mut v,
+            &sets.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )?;
         RunConfig::from_value(v)
     }
 
@@ -611,7 +624,11 @@ mod tests {
         let lora = with(&["method=lora", "lora.rank=4"]).unwrap();
         assert_eq!((lora.train.epochs, lora.optim.lr), (12, 1e-3));
         assert_eq!(lora.method(), Method::Lora(LoraConfig::new(4)));
-        let d = RunConfig::defaults("m.gguf".into(), "all".into(), Method::Lora(LoraConfig::new(4)));
+        let d = RunConfig::defaults(
+            "m.gguf".into(),
+            "all".into(),
+            Method::Lora(LoraConfig::new(4)),
+        );
         assert_eq!(d, lora);
     }
 

@@ -67,7 +67,11 @@ pub fn bootstrap_mean(groups: &[Vec<f64>], resamples: usize, seed: u64) -> Inter
             let mut total = 0.0;
             for _ in 0..s {
                 // With one seed there is nothing to resample at the top level.
-                let g = if s == 1 { groups[0] } else { groups[rng.random_range(0..s)] };
+                let g = if s == 1 {
+                    groups[0]
+                } else {
+                    groups[rng.random_range(0..s)]
+                };
                 let n = g.len();
                 let sum: f64 = (0..n).map(|_| g[rng.random_range(0..n)]).sum();
                 total += sum / n as f64;
@@ -174,7 +178,10 @@ mod tests {
         assert_eq!((i.mean, i.lo, i.hi), (2.0, 2.0, 2.0));
         let i = bootstrap_mean(&[vec![0.0, 1.0, 2.0, 3.0, 4.0]], 500, 1);
         assert_eq!(i.mean, 2.0);
-        assert!(i.lo < 2.0 && i.hi > 2.0 && i.lo >= 0.0 && i.hi <= 4.0, "{i:?}");
+        assert!(
+            i.lo < 2.0 && i.hi > 2.0 && i.lo >= 0.0 && i.hi <= 4.0,
+            "{i:?}"
+        );
         assert!(bootstrap_mean(&[], 10, 0).mean.is_nan());
         assert_eq!(
             bootstrap_mean(&[vec![1.0, 3.0]], 300, 9),
@@ -196,7 +203,9 @@ mod tests {
             let groups: Vec<Vec<f64>> = (0..3)
                 .map(|_| {
                     let off = seed_sd * normal(&mut rng);
-                    (0..n).map(|_| truth + off + sd * normal(&mut rng)).collect()
+                    (0..n)
+                        .map(|_| truth + off + sd * normal(&mut rng))
+                        .collect()
                 })
                 .collect();
             let i = bootstrap_mean(&groups, 500, sim);
@@ -219,7 +228,14 @@ mod tests {
         assert!((0.90..=0.99).contains(&rate), "coverage {rate}");
     }
 
-    fn study(rng: &mut ChaCha8Rng, k: usize, n: usize, seeds: usize, link: f64, bias: bool) -> Vec<Vec<Subject>> {
+    fn study(
+        rng: &mut ChaCha8Rng,
+        k: usize,
+        n: usize,
+        seeds: usize,
+        link: f64,
+        bias: bool,
+    ) -> Vec<Vec<Subject>> {
         (0..seeds)
             .map(|_| {
                 // A model-wide preference for some implications (independent of the subject).
@@ -265,7 +281,9 @@ mod tests {
         for bias in [false, true] {
             let sims = 200;
             let rejected = (0..sims)
-                .filter(|&s| rank_test(&study(&mut rng, 5, 40, 2, 0.0, bias), 200, s).p_value < 0.05)
+                .filter(|&s| {
+                    rank_test(&study(&mut rng, 5, 40, 2, 0.0, bias), 200, s).p_value < 0.05
+                })
                 .count();
             let rate = rejected as f64 / sims as f64;
             eprintln!("false rejections at p < 0.05 (bias {bias}): {rate:.3}");

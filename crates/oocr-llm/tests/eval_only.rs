@@ -73,13 +73,13 @@ fn hf_folder_and_gguf_give_the_same_scores_and_every_file() {
         }
         let md = std::fs::read_to_string(out.join("results.md")).unwrap();
         for needle in [
-            "mean rank among the 10 candidates",
-            "among the 5 implications only",
+            "mean rank among the 2k candidates",
+            "among the k implications only",
             "top answer is the true implication",
             "real-world implication",
             "Training subjects' implication",
-            "Facts: mean rank among 10",
-            "Facts: mean rank among the 5 facts only",
+            "Facts: mean rank among 2k",
+            "Facts: mean rank among the k facts only",
             "Answer loss",
             "City-Lang (CF)",
         ] {
@@ -160,8 +160,11 @@ fn scores_are_a_runs_scores_before() {
     rc.train.epochs = 1;
     run(&rc, &dir.path().join("run"), false).unwrap();
     let a = std::fs::read_to_string(dir.path().join("eval/country-code/scores.jsonl")).unwrap();
-    let b = std::fs::read_to_string(dir.path().join("run/country-code/seed-3/scores_before.jsonl"))
-        .unwrap();
+    let b = std::fs::read_to_string(
+        dir.path()
+            .join("run/country-code/seed-3/scores_before.jsonl"),
+    )
+    .unwrap();
     let (a, b): (Vec<RecordScores>, Vec<RecordScores>) = (
         a.lines()
             .map(|l| serde_json::from_str(l).unwrap())

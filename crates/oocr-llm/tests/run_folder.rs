@@ -60,7 +60,10 @@ fn seeds_intervals_rank_per_epoch_and_k3() {
     assert_eq!(res.associations.len(), 4, "2 associations x 2 seeds");
     assert_eq!(res.summary.len(), 2);
     let pet = &res.summary[0];
-    assert_eq!((pet.name.as_str(), pet.k, pet.seeds.clone()), ("pet-color", 3, vec![0, 1]));
+    assert_eq!(
+        (pet.name.as_str(), pet.k, pet.seeds.clone()),
+        ("pet-color", 3, vec![0, 1])
+    );
     assert_eq!(pet.test_after.chance, 1.0, "(k - 1)/2 for k = 3");
     assert_eq!(res.summary[1].test_after.chance, 2.0);
     for a in &res.summary {
@@ -81,12 +84,24 @@ fn seeds_intervals_rank_per_epoch_and_k3() {
     for r in &res.associations {
         assert_eq!(r.per_epoch.len(), 3, "before + 2 epochs");
         assert_eq!(r.per_epoch[0].metrics, r.before);
-        assert_eq!(r.per_epoch[2].metrics, r.after, "the last epoch's evaluation is 'after'");
+        assert_eq!(
+            r.per_epoch[2].metrics, r.after,
+            "the last epoch's evaluation is 'after'"
+        );
         let unit = out.join(&r.name).join(format!("seed-{}", r.seed));
         let metrics = read(&unit.join("metrics.jsonl"));
-        let evals = metrics.lines().filter(|l| l.contains("\"event\":\"eval\"")).count();
+        let evals = metrics
+            .lines()
+            .filter(|l| l.contains("\"event\":\"eval\""))
+            .count();
         assert_eq!(evals, 3);
-        for f in ["result.json", "scores_before.jsonl", "scores_after.jsonl", "meta.json", "train.jsonl"] {
+        for f in [
+            "result.json",
+            "scores_before.jsonl",
+            "scores_after.jsonl",
+            "meta.json",
+            "train.jsonl",
+        ] {
             assert!(unit.join(f).exists(), "{f}");
         }
     }
@@ -95,7 +110,12 @@ fn seeds_intervals_rank_per_epoch_and_k3() {
     let b = read(&out.join("pet-color/seed-1/test.jsonl"));
     assert_ne!(a, b);
     let md = read(&out.join("results.md"));
-    for needle in ["| Pet-Color | City-Lang |", "link learned (p < 0.05)", "| chance | 1.00 | 2.00 |", "per epoch"] {
+    for needle in [
+        "| Pet-Color | City-Lang |",
+        "link learned (p < 0.05)",
+        "| chance | 1.00 | 2.00 |",
+        "per epoch",
+    ] {
         assert!(md.contains(needle), "results.md lacks {needle:?}:\n{md}");
     }
     let back: RunResults = serde_json::from_str(&read(&out.join("results.json"))).unwrap();
@@ -119,7 +139,11 @@ fn resume_keeps_finished_associations_and_refuses_other_settings() {
     more.threads = Some(1);
     let res = run_with(&more, &out, opts()).unwrap();
     assert_eq!(res.associations.len(), 2);
-    assert_eq!(read(&out.join("pet-color/seed-0/result.json")), first, "kept, not rerun");
+    assert_eq!(
+        read(&out.join("pet-color/seed-0/result.json")),
+        first,
+        "kept, not rerun"
+    );
     assert!(out.join("country-code/seed-0/result.json").exists());
     assert!(res.associations[0].per_epoch.is_empty());
     // A half-written association (no result.json) is run again.
@@ -137,7 +161,11 @@ fn resume_keeps_finished_associations_and_refuses_other_settings() {
     assert_eq!(read(&out.join("config.toml")), config);
     assert_eq!(read(&out.join("results.json")), results);
     // An edited association file changes that association's settings: it is run again.
-    std::fs::write(&pets, PETS.replace("\"owl\", \"green\"", "\"owl\", \"pink\"")).unwrap();
+    std::fs::write(
+        &pets,
+        PETS.replace("\"owl\", \"green\"", "\"owl\", \"pink\""),
+    )
+    .unwrap();
     run_with(&more, &out, opts()).unwrap();
     assert_ne!(read(&out.join("pet-color/seed-0/result.json")), first);
     // --force replaces.
@@ -164,7 +192,11 @@ fn bad_input_is_refused_before_anything_is_written() {
     assert!(e.contains("missing.gguf"), "{e}");
     assert!(!out.exists());
     // A LoRA rank above the model's width (32), found once the model is open: no folder.
-    let mut cfg = RunConfig::defaults(gguf.clone(), "pet-color".into(), Method::Lora(LoraConfig::new(33)));
+    let mut cfg = RunConfig::defaults(
+        gguf.clone(),
+        "pet-color".into(),
+        Method::Lora(LoraConfig::new(33)),
+    );
     cfg.assoc_files = vec![pets.clone()];
     let e = run_with(&cfg, &out, opts()).unwrap_err().to_string();
     assert!(e.contains("lora.rank") && e.contains("32"), "{e}");
@@ -180,11 +212,18 @@ fn bad_input_is_refused_before_anything_is_written() {
     assert!(e.contains("eval.batch_size"), "{e}");
     // An association file with too few names for the groups.
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, PETS.replace("pairs =", "names = [\"A B\", \"C D\", \"E F\"]\npairs =")).unwrap();
+    std::fs::write(
+        &bad,
+        PETS.replace("pairs =", "names = [\"A B\", \"C D\", \"E F\"]\npairs ="),
+    )
+    .unwrap();
     let mut cfg = small(gguf.clone(), "pet-color", &bad);
     cfg.eval.batch_size = 4;
     let e = run_with(&cfg, &out, opts()).unwrap_err().to_string();
-    assert!(e.contains("bad.toml") && e.contains("pet-color") && e.contains("`names`"), "{e}");
+    assert!(
+        e.contains("bad.toml") && e.contains("pet-color") && e.contains("`names`"),
+        "{e}"
+    );
     assert!(!out.exists());
     // A folder with someone else's files needs --force.
     std::fs::create_dir(&out).unwrap();
