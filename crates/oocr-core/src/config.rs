@@ -38,6 +38,23 @@ pub struct TaskConfig {
     pub seq_len: usize,
     /// Number of distinct noise tokens added to the vocabulary.
     pub noise_tokens: usize,
+    /// mixed | fact_first | impl_first: what each step trains on.
+    pub order: Order,
+    /// Steps of the first phase of `fact_first` / `impl_first`; 0 means half of `train.steps`.
+    pub first_phase_steps: usize,
+}
+
+/// Training order of the blocks (the authors' code's `train_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// Every step trains on all of D_train.
+    #[default]
+    Mixed,
+    /// First phase: the facts (train and test subjects); second phase: the train implications.
+    FactFirst,
+    /// First phase: the train implications; second phase: the facts.
+    ImplFirst,
 }
 
 /// Output-value parameterization.
@@ -119,8 +136,45 @@ pub enum Init {
     Gaussian,
     /// Paper Sec. 4, Theorem 2: W_OV(a, z) = α, W_KQ(z) = α·sqrt(|A|+1), α = init_scale.
     Symmetric,
-    /// The authors' code: every parameter, attention included, iid N(0, init_scale^2).
+    /// The authors' code's `default`: every parameter, attention included, iid N(0, init_scale^2).
     Authors,
+    /// The authors' code's `identity` (with W_K and, merged, W_V frozen at the identity): W_O and
+    /// the query column κ constant init_scale; W_V = init_scale·I when d_h = d, else constant.
+    #[serde(rename = "authors-identity")]
+    AuthorsIdentity,
+}
+
+/// How each step's training sequences are drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampling {
+    /// The task's one sequence per (subject, relation), the same at every step.
+    #[default]
+    Fixed,
+    /// New sequences every step: subjects drawn with replacement, noise tokens redrawn.
+    Fresh,
+}
+
+/// How the loss weighs the trained blocks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockWeights {
+    /// Every trained sequence weighs the same (blocks in proportion to their sizes).
+    #[default]
+    Uniform,
+    /// Every trained block carries the same share of the loss (the authors' code: a third each).
+    Thirds,
+}
+
+/// Which sequences the logged metrics are computed on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Eval {
+    /// The task's fixed sequences (every subject once per relation).
+    #[default]
+    Fixed,
+    /// `eval_size` freshly drawn sequences per block at every logged step (the authors' code).
+    Fresh,
 }
 
 /// `[train]`: optimizer, schedule, initialization, seed, logging.
@@ -135,7 +189,7 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Number of optimizer steps.
     pub steps: usize,
-    /// gaussian | symmetric | authors.
+    /// gaussian | symmetric | authors | authors-identity.
     pub init: Init,
     /// Init standard deviation (gaussian, authors) or α (symmetric).
     pub init_scale: f64,
@@ -143,7 +197,22 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Log metrics every this many steps (and at the first and last step).
     pub log_every: usize,
+    /// Sequences per step; 0 means the full batch (every trained sequence once).
+    pub batch_size: usize,
+    /// fixed | fresh.
+    pub sampling: Sampling,
+    /// uniform | thirds.
+    pub block_weights: BlockWeights,
+    /// ε of the loss −ln(p + ε) (the authors' code: 1e-8); 0 is the exact cross-entropy.
+    pub loss_eps: f64,
+    /// fixed | fresh.
+    pub eval: Eval,
+    /// Sequences per block of a fresh evaluation.
+    pub eval_size: usize,
 }
+
+/// The default of `train.eval_size`.
+pub const DEFAULT_EVAL_SIZE: usize = 100;
 
 impl Default for TaskConfig {
     fn default() -> Self {
@@ -153,6 +222,8 @@ impl Default for TaskConfig {
             m_test: 3,
             seq_len: 3,
             noise_tokens: 0,
+            order: Order::Mixed,
+            first_phase_steps: 0,
         }
     }
 }
@@ -181,6 +252,12 @@ impl Default for TrainConfig {
             init_scale: 0.01,
             seed: 0,
             log_every: 100,
+            batch_size: 0,
+            sampling: Sampling::Fixed,
+            block_weights: BlockWeights::Uniform,
+            loss_eps: 0.0,
+            eval: Eval::Fixed,
+            eval_size: DEFAULT_EVAL_SIZE,
         }
     }
 }
@@ -375,6 +452,42 @@ impl Config {
         if tr.log_every == 0 {
             return Err(Error::config("train.log_every", "must be at least 1"));
         }
+        match t.order {
+            Order::Mixed if t.first_phase_steps != 0 => {
+                return Err(Error::config(
+                    "task.first_phase_steps",
+                    "only used with task.order = \"fact_first\" or \"impl_first\"",
+                ))
+            }
+            Order::FactFirst | Order::ImplFirst if t.first_phase_steps > tr.steps => {
+                return Err(Error::config(
+                    "task.first_phase_steps",
+                    format!(
+                        "{} is more than train.steps = {}",
+                        t.first_phase_steps, tr.steps
+                    ),
+                ))
+            }
+            Order::FactFirst | Order::ImplFirst if t.m_train == 0 => {
+                return Err(Error::config(
+                    "task.order",
+                    "the implication phase would have no sequence: task.m_train = 0",
+                ))
+            }
+            _ => {}
+        }
+        if !(tr.loss_eps.is_finite() && tr.loss_eps >= 0.0) {
+            return Err(Error::config(
+                "train.loss_eps",
+                format!("must be >= 0, got {}", tr.loss_eps),
+            ));
+        }
+        if tr.eval == Eval::Fresh && tr.eval_size == 0 {
+            return Err(Error::config(
+                "train.eval_size",
+                "must be at least 1 with train.eval = \"fresh\"",
+            ));
+        }
         if i64::try_from(tr.seed).is_err() {
             return Err(Error::config(
                 "train.seed",
@@ -523,6 +636,31 @@ mod tests {
         assert!(err(&c, &["bogus.key=1"]).contains("bogus"));
         assert!(err(&c, &["model.param=merged"]).contains("model.param"));
         assert!(err(&c, &["lr=1"]).contains("section.key"));
+        assert!(err(&c, &["train.batch_size=-1"]).contains("train.batch_size"));
+        assert!(err(&c, &["train.sampling=random"]).contains("train.sampling"));
+        assert!(err(&c, &["train.block_weights=halves"]).contains("train.block_weights"));
+        assert!(err(&c, &["train.loss_eps=-1e-8"]).contains("train.loss_eps"));
+        assert!(err(&c, &["train.eval=both"]).contains("train.eval"));
+        assert!(err(&c, &["train.eval=fresh", "train.eval_size=0"]).contains("train.eval_size"));
+        assert!(err(&c, &["train.init=identity"]).contains("train.init"));
+        assert!(err(&c, &["task.order=random"]).contains("task.order"));
+        assert!(err(&c, &["task.first_phase_steps=5"]).contains("task.first_phase_steps"));
+        assert!(err(
+            &c,
+            &["task.order=fact_first", "task.first_phase_steps=5000"]
+        )
+        .contains("task.first_phase_steps"));
+        assert!(err(&c, &["task.order=impl_first", "task.m_train=0"]).contains("task.order"));
+        assert!(err(&c, &["train.batch_size=1000000000000"]).contains("train.batch_size"));
+        let ok = c
+            .with_overrides(&[
+                "train.init=authors-identity".into(),
+                "task.order=fact_first".into(),
+                "train.sampling=fresh".into(),
+            ])
+            .unwrap();
+        assert_eq!(ok.train.init, Init::AuthorsIdentity);
+        assert_eq!(ok.task.order, Order::FactFirst);
     }
 
     #[test]
@@ -549,6 +687,8 @@ mod properties {
                 m_test,
                 seq_len,
                 noise_tokens: if seq_len > 3 { noise } else { noise - 1 },
+                order: Order::Mixed,
+                first_phase_steps: 0,
             },
         );
         let model = (
@@ -564,60 +704,96 @@ mod properties {
             1e-6f64..10.0,
             prop_oneof![Just(0.0), 0.0f64..1.0],
             0usize..5000,
-            0usize..3,
+            0usize..4,
             1e-6f64..1.0,
             0u64..=i64::MAX as u64,
             1usize..500,
         );
-        (task, model, train).prop_map(|(task, (fac, d_h, att, onehot, dsel, vocab), tr)| {
-            let m = task.vocab_size();
-            let d = match (onehot, dsel) {
-                (true, 0) | (false, 0) => 0,
-                (true, _) => m,
-                (false, k) => m + 17 * (k - 1),
-            };
-            Config {
-                task,
-                model: ModelConfig {
-                    param: if fac {
-                        Param::Factorized
-                    } else {
-                        Param::Nonfactorized
+        let extra = (
+            0usize..3,
+            0usize..300,
+            any::<bool>(),
+            any::<bool>(),
+            prop_oneof![Just(0.0), 0.0f64..1e-3],
+            any::<bool>(),
+            1usize..200,
+            0usize..3,
+        );
+        (task, model, train, extra).prop_map(
+            |(mut task, (fac, d_h, att, onehot, dsel, vocab), tr, ex)| {
+                task.order = [Order::Mixed, Order::FactFirst, Order::ImplFirst][ex.0];
+                if task.order != Order::Mixed {
+                    task.m_train = task.m_train.max(1);
+                    task.first_phase_steps = [0, tr.3 / 3, tr.3][ex.7];
+                }
+                let m = task.vocab_size();
+                let d = match (onehot, dsel) {
+                    (true, 0) | (false, 0) => 0,
+                    (true, _) => m,
+                    (false, k) => m + 17 * (k - 1),
+                };
+                Config {
+                    task,
+                    model: ModelConfig {
+                        param: if fac {
+                            Param::Factorized
+                        } else {
+                            Param::Nonfactorized
+                        },
+                        d_h,
+                        attention: if att {
+                            Attention::Fixed
+                        } else {
+                            Attention::Trainable
+                        },
+                        embedding: if onehot {
+                            Embedding::Onehot
+                        } else {
+                            Embedding::Orthogonal
+                        },
+                        d,
+                        softmax: if vocab {
+                            Softmax::Answers
+                        } else {
+                            Softmax::Vocab
+                        },
                     },
-                    d_h,
-                    attention: if att {
-                        Attention::Fixed
-                    } else {
-                        Attention::Trainable
+                    train: TrainConfig {
+                        optimizer: if tr.0 {
+                            Optimizer::Gd
+                        } else {
+                            Optimizer::Adamw
+                        },
+                        lr: tr.1,
+                        weight_decay: tr.2,
+                        steps: tr.3,
+                        init: [
+                            Init::Gaussian,
+                            Init::Symmetric,
+                            Init::Authors,
+                            Init::AuthorsIdentity,
+                        ][tr.4],
+                        init_scale: tr.5,
+                        seed: tr.6,
+                        log_every: tr.7,
+                        batch_size: ex.1,
+                        sampling: if ex.2 {
+                            Sampling::Fixed
+                        } else {
+                            Sampling::Fresh
+                        },
+                        block_weights: if ex.3 {
+                            BlockWeights::Uniform
+                        } else {
+                            BlockWeights::Thirds
+                        },
+                        loss_eps: ex.4,
+                        eval: if ex.5 { Eval::Fixed } else { Eval::Fresh },
+                        eval_size: ex.6,
                     },
-                    embedding: if onehot {
-                        Embedding::Onehot
-                    } else {
-                        Embedding::Orthogonal
-                    },
-                    d,
-                    softmax: if vocab {
-                        Softmax::Answers
-                    } else {
-                        Softmax::Vocab
-                    },
-                },
-                train: TrainConfig {
-                    optimizer: if tr.0 {
-                        Optimizer::Gd
-                    } else {
-                        Optimizer::Adamw
-                    },
-                    lr: tr.1,
-                    weight_decay: tr.2,
-                    steps: tr.3,
-                    init: [Init::Gaussian, Init::Symmetric, Init::Authors][tr.4],
-                    init_scale: tr.5,
-                    seed: tr.6,
-                    log_every: tr.7,
-                },
-            }
-        })
+                }
+            },
+        )
     }
 
     /// Every key of a config as `--set section.key=value` arguments.

@@ -56,11 +56,53 @@ pub fn xent_delta(logits: &mut [f64], target: usize, scale: f64) -> f64 {
     sum.ln() - shifted_target
 }
 
+/// −ln(p_target + eps) under softmax(`logits`) (eps = 0: the cross-entropy), without modifying them.
+pub fn xent_eps_from_logits(logits: &[f64], target: usize, eps: f64) -> f64 {
+    if eps == 0.0 {
+        return xent_from_logits(logits, target);
+    }
+    let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = logits.iter().map(|l| exp_nonpos(l - max)).sum();
+    -(exp_nonpos(logits[target] - max) / sum + eps).ln()
+}
+
+/// Turns `logits` into δ = ∂[−ln(p_target + eps)]/∂logits · scale in place and returns the loss.
+/// With q = p_target / (p_target + eps), δ = q (softmax − onehot(target)); eps = 0 is
+/// [`xent_delta`].
+pub fn xent_eps_delta(logits: &mut [f64], target: usize, scale: f64, eps: f64) -> f64 {
+    if eps == 0.0 {
+        return xent_delta(logits, target, scale);
+    }
+    let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let sum = exp_shifted_sum(logits, max);
+    let p = logits[target] / sum;
+    let q = p / (p + eps);
+    let k = scale * q / sum;
+    for l in logits.iter_mut() {
+        *l *= k;
+    }
+    logits[target] -= scale * q;
+    -(p + eps).ln()
+}
+
 /// Mean cross-entropy over `samples` and its gradient with respect to `model.params`, written
 /// into `grad` (same layout). Refreshes `ws.eff` first.
 pub fn loss_and_grad(
     model: &Model,
     samples: &[Sample],
+    ws: &mut Workspace,
+    grad: &mut [f64],
+) -> f64 {
+    loss_and_grad_weighted(model, samples, None, 0.0, ws, grad)
+}
+
+/// The loss Σ_i w_i · (−ln(p_i + eps)) over `samples` (w_i = `weights[i]`, or 1/N when `None`)
+/// and its gradient, written into `grad`. Refreshes `ws.eff` first.
+pub fn loss_and_grad_weighted(
+    model: &Model,
+    samples: &[Sample],
+    weights: Option<&[f64]>,
+    eps: f64,
     ws: &mut Workspace,
     grad: &mut [f64],
 ) -> f64 {
@@ -77,9 +119,13 @@ pub fn loss_and_grad(
     }
     let inv_n = 1.0 / samples.len() as f64;
     let mut total = 0.0;
-    for s in samples {
+    for (i, s) in samples.iter().enumerate() {
         eff.logits(&s.tokens, &mut ws.logits);
-        total += xent_delta(&mut ws.logits, s.target - eff.rows.start, inv_n);
+        let target = s.target - eff.rows.start;
+        match weights {
+            None => total += xent_eps_delta(&mut ws.logits, target, inv_n, eps),
+            Some(w) => total += w[i] * xent_eps_delta(&mut ws.logits, target, w[i], eps),
+        }
         for &z in &s.tokens {
             if !eff.cols.contains(&z) {
                 continue;
@@ -130,7 +176,10 @@ pub fn loss_and_grad(
                 .copy_from(g);
         }
     }
-    total * inv_n
+    match weights {
+        None => total * inv_n,
+        Some(_) => total,
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod aggregate;
 pub mod atomic;
+pub mod batch;
 pub mod config;
 pub mod csv_table;
 pub mod error;

@@ -3,7 +3,7 @@
 //! run would hold (task, parameters, gradient, optimizer state, metric workspaces, logged records)
 //! is estimated in floating point, so no size can wrap around to a small number.
 
-use crate::config::{Attention, Config, Optimizer, Param, TaskConfig};
+use crate::config::{Attention, Config, Eval, Optimizer, Param, TaskConfig};
 
 /// Largest vocabulary M = |S| + |R| + |A| + 1 + noise tokens a config may ask for.
 pub const MAX_VOCAB: usize = 1 << 24;
@@ -92,6 +92,13 @@ pub fn run_bytes_by_key(cfg: &Config) -> Vec<(&'static str, f64)> {
         Attention::Fixed => 6.0 * answers * context,
         Attention::Trainable => 0.0,
     };
+    // A minibatch (its sequences and weights) and the sequences of a fresh evaluation.
+    let sequence = t.seq_len as f64 * F64 + 96.0 + F64;
+    let batch = cfg.train.batch_size as f64 * sequence;
+    let eval = match cfg.train.eval {
+        Eval::Fixed => 0.0,
+        Eval::Fresh => 4.0 * cfg.train.eval_size as f64 * sequence,
+    };
     // Every logged record stays in memory (about 200 bytes each).
     let records = (cfg.train.steps as f64 / cfg.train.log_every.max(1) as f64 + 2.0) * 200.0;
     vec![
@@ -100,6 +107,8 @@ pub fn run_bytes_by_key(cfg: &Config) -> Vec<(&'static str, f64)> {
         (vkey, vocab * vocab * F64 + svm * F64),
         (dkey, metrics * F64),
         ("train.steps", records),
+        ("train.batch_size", batch),
+        ("train.eval_size", eval),
     ]
 }
 

@@ -1,9 +1,9 @@
 //! Metrics of a model on the task: block losses, test accuracy and mean rank, margins, norms, rank.
 
-use crate::grad::xent_from_logits;
+use crate::grad::xent_eps_from_logits;
 use crate::model::Model;
 use crate::rank::rank_with_ties;
-use crate::task::{Block, Task};
+use crate::task::{Block, Sample, Task};
 use serde::Serialize;
 
 /// Singular values below this fraction of the largest do not count toward the numerical rank.
@@ -131,8 +131,23 @@ pub fn singular_values(m: faer::MatRef<'_, f64>) -> Vec<f64> {
     s
 }
 
-/// Computes every metric of `model` on `task`.
+/// Computes every metric of `model` on `task`'s fixed sequences.
 pub fn evaluate(model: &Model, task: &Task, svm: Option<&SvmReference>) -> Metrics {
+    evaluate_on(model, task, &task.samples, None, 0.0, svm)
+}
+
+/// Computes every metric of `model` on `samples` (sequences of `task`'s blocks, e.g. a fresh
+/// evaluation set), with losses −ln(p + `loss_eps`). `train_loss` is Σ_b shares[b] · (mean loss of
+/// block b) over train facts, train implications, test facts, or with `shares = None` the plain
+/// mean over the trained sequences of `samples`.
+pub fn evaluate_on(
+    model: &Model,
+    task: &Task,
+    samples: &[Sample],
+    shares: Option<[f64; 3]>,
+    loss_eps: f64,
+    svm: Option<&SvmReference>,
+) -> Metrics {
     let eff = model.effective();
     let a0 = task.answers().start - eff.rows.start;
     let na = task.answers().len();
@@ -146,10 +161,12 @@ pub fn evaluate(model: &Model, task: &Task, svm: Option<&SvmReference>) -> Metri
         ..Metrics::default()
     };
     let (mut rank_sum, mut correct) = (0.0, 0usize);
-    for s in &task.samples {
+    let mut counts = [0usize; 4];
+    for s in samples {
         eff.logits(&s.tokens, &mut logits);
-        let loss = xent_from_logits(&logits, s.target - eff.rows.start);
+        let loss = xent_eps_from_logits(&logits, s.target - eff.rows.start, loss_eps);
         block_loss[s.block as usize] += loss;
+        counts[s.block as usize] += 1;
         let ans = &logits[a0..a0 + na];
         let t = s.target - task.answers().start;
         let margin_vs = |range: std::ops::Range<usize>| {
@@ -169,14 +186,25 @@ pub fn evaluate(model: &Model, task: &Task, svm: Option<&SvmReference>) -> Metri
             m.margin_test_vs_facts_min = m.margin_test_vs_facts_min.min(margin_vs(0..n));
         }
     }
-    let count = |b: Block| task.block(b).len() as f64;
+    let count = |b: Block| counts[b as usize] as f64;
     let mean = |b: Block| block_loss[b as usize] / count(b);
     m.loss_train_facts = mean(Block::TrainFacts);
     m.loss_train_implications = mean(Block::TrainImplications);
     m.loss_test_facts = mean(Block::TestFacts);
     m.loss_test_implications = mean(Block::TestImplications);
-    let n_train = task.train_samples().len() as f64;
-    m.train_loss = block_loss[..3].iter().sum::<f64>() / n_train;
+    m.train_loss = match shares {
+        None => block_loss[..3].iter().sum::<f64>() / counts[..3].iter().sum::<usize>() as f64,
+        Some(w) => [
+            Block::TrainFacts,
+            Block::TrainImplications,
+            Block::TestFacts,
+        ]
+        .iter()
+        .zip(w)
+        .filter(|(_, w)| *w > 0.0)
+        .map(|(&b, w)| w * mean(b))
+        .sum(),
+    };
     let n_test = count(Block::TestImplications);
     m.test_loss = m.loss_test_implications;
     m.test_accuracy = correct as f64 / n_test;

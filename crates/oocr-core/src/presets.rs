@@ -13,9 +13,16 @@ pub const PRESETS: &[(&str, &str)] = &[
         "paper-nonfactorized",
         include_str!("../presets/paper-nonfactorized.toml"),
     ),
-    ("authors-code", include_str!("../presets/authors-code.toml")),
+    ("authors-main", include_str!("../presets/authors-main.toml")),
+    (
+        "authors-rank-sweep",
+        include_str!("../presets/authors-rank-sweep.toml"),
+    ),
     ("theorem2", include_str!("../presets/theorem2.toml")),
 ];
+
+/// (alias, preset) pairs: `authors-code` names the authors' main script.
+pub const ALIASES: &[(&str, &str)] = &[("authors-code", "authors-main")];
 
 /// A preset: its name, one-line description and resolved config.
 #[derive(Debug, Clone)]
@@ -28,8 +35,16 @@ pub struct Preset {
     pub config: Config,
 }
 
-/// Loads a built-in preset by name.
+/// Loads a built-in preset by name (or alias).
 pub fn preset(name: &str) -> Result<Preset> {
+    if let Some(&(alias, target)) = ALIASES.iter().find(|(a, _)| *a == name) {
+        let p = preset(target)?;
+        return Ok(Preset {
+            name: alias,
+            description: format!("alias of {target}: {}", p.description),
+            config: p.config,
+        });
+    }
     let (name, text) = PRESETS
         .iter()
         .find(|(n, _)| *n == name)
@@ -50,11 +65,13 @@ pub fn preset(name: &str) -> Result<Preset> {
     })
 }
 
-/// Every built-in preset, in a stable order.
+/// Every built-in preset, in a stable order, then the aliases.
 pub fn all() -> Vec<Preset> {
     PRESETS
         .iter()
-        .map(|(n, _)| preset(n).expect("built-in presets are valid"))
+        .map(|(n, _)| *n)
+        .chain(ALIASES.iter().map(|(a, _)| *a))
+        .map(|n| preset(n).expect("built-in presets are valid"))
         .collect()
 }
 
@@ -65,10 +82,13 @@ mod tests {
     #[test]
     fn every_preset_loads() {
         let all = all();
-        assert_eq!(all.len(), PRESETS.len());
+        assert_eq!(all.len(), PRESETS.len() + ALIASES.len());
         for p in all {
             assert!(!p.description.is_empty(), "{} has no description", p.name);
         }
         assert!(matches!(preset("nope"), Err(Error::UnknownPreset(_))));
+        let alias = preset("authors-code").unwrap();
+        assert_eq!(alias.config, preset("authors-main").unwrap().config);
+        assert!(alias.description.starts_with("alias of authors-main"));
     }
 }

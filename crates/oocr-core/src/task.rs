@@ -114,13 +114,23 @@ impl Task {
     }
 
     fn sequence(&self, s: usize, rel: usize, r: &mut impl Rng) -> Vec<usize> {
+        let mut tokens = Vec::with_capacity(self.cfg.seq_len);
+        self.fill_sequence(s, rel, r, &mut tokens);
+        tokens
+    }
+
+    /// Writes a sequence of subject `s` and relation `rel` into `tokens`: [s, rel, EOS] when
+    /// seq_len = 3, else seq_len − 3 noise tokens drawn with replacement, s and rel at random
+    /// distinct positions before the final EOS.
+    pub fn fill_sequence(&self, s: usize, rel: usize, r: &mut impl Rng, tokens: &mut Vec<usize>) {
         let t = self.cfg.seq_len;
+        tokens.clear();
         if t == 3 {
-            return vec![s, rel, self.eos()];
+            tokens.extend([s, rel, self.eos()]);
+            return;
         }
-        let mut tokens: Vec<usize> = (0..t - 1)
-            .map(|_| self.eos() + 1 + r.random_range(0..self.cfg.noise_tokens))
-            .collect();
+        tokens
+            .extend((0..t - 1).map(|_| self.eos() + 1 + r.random_range(0..self.cfg.noise_tokens)));
         let ps = r.random_range(0..t - 1);
         let mut pr = r.random_range(0..t - 2);
         if pr >= ps {
@@ -129,7 +139,17 @@ impl Task {
         tokens[ps] = s;
         tokens[pr] = rel;
         tokens.push(self.eos());
-        tokens
+    }
+
+    /// Overwrites `out` with a fresh sequence of sample `proto`'s subject and relation (new noise
+    /// and positions; the same target and block).
+    pub fn resample_into(&self, proto: &Sample, r: &mut impl Rng, out: &mut Sample) {
+        self.fill_sequence(proto.subject, proto.relation, r, &mut out.tokens);
+        out.target = proto.target;
+        out.subject = proto.subject;
+        out.relation = proto.relation;
+        out.pair = proto.pair;
+        out.block = proto.block;
     }
 
     /// Number of subjects |S| = n (m_train + m_test).

@@ -1,10 +1,12 @@
-//! The trainer: full-batch optimization of the model on D_train, with metrics every `log_every` steps.
+//! The trainer: optimization of the model on D_train (full batch by default, or the minibatches
+//! of [`crate::batch`]), with metrics every `log_every` steps.
 
-use crate::config::Config;
+use crate::batch::{fresh_eval_set, train_loss_shares, Batcher};
+use crate::config::{Config, Eval};
 use crate::error::{Error, Result};
-use crate::grad::{loss_and_grad, Workspace};
+use crate::grad::{loss_and_grad_weighted, Workspace};
 use crate::init::initialize;
-use crate::metrics::{evaluate, Metrics, SvmReference};
+use crate::metrics::{evaluate, evaluate_on, Metrics, SvmReference};
 use crate::model::Model;
 use crate::optim::Optim;
 use crate::task::Task;
@@ -91,9 +93,19 @@ pub fn train(
     let (steps, every) = (cfg.train.steps, cfg.train.log_every);
     let active = model.active_ranges();
     let mut stopped_at = None;
-    log(0, &model, &task, svm, observer, &mut records)?;
+    let mut batcher = Batcher::new(cfg, &task);
+    let eps = cfg.train.loss_eps;
+    log(0, cfg, &model, &task, svm, observer, &mut records)?;
     for step in 1..=steps {
-        let loss = loss_and_grad(&model, task.train_samples(), &mut ws, &mut grad);
+        let batch = batcher.batch(step, &task);
+        let loss = loss_and_grad_weighted(
+            &model,
+            batch.samples,
+            batch.weights,
+            eps,
+            &mut ws,
+            &mut grad,
+        );
         if !loss.is_finite() {
             return Err(Error::Diverged {
                 step,
@@ -113,7 +125,7 @@ pub fn train(
         observer.on_step(step, loss);
         let stop = observer.should_stop();
         if stop || step.is_multiple_of(every) || step == steps {
-            log(step, &model, &task, svm, observer, &mut records)?;
+            log(step, cfg, &model, &task, svm, observer, &mut records)?;
             let last = &records.last().expect("just logged").metrics;
             if !last.train_loss.is_finite() {
                 return Err(Error::Diverged {
@@ -136,8 +148,29 @@ pub fn train(
     })
 }
 
+/// The metrics of `model` at `step`: on the task's fixed sequences, or on a fresh evaluation set.
+pub fn metrics_at(
+    step: usize,
+    cfg: &Config,
+    model: &Model,
+    task: &Task,
+    svm: Option<&SvmReference>,
+) -> Metrics {
+    let tr = &cfg.train;
+    let shares = train_loss_shares(cfg, task);
+    match tr.eval {
+        Eval::Fixed if shares.is_none() && tr.loss_eps == 0.0 => evaluate(model, task, svm),
+        Eval::Fixed => evaluate_on(model, task, &task.samples, shares, tr.loss_eps, svm),
+        Eval::Fresh => {
+            let samples = fresh_eval_set(task, tr.seed, step, tr.eval_size);
+            evaluate_on(model, task, &samples, shares, tr.loss_eps, svm)
+        }
+    }
+}
+
 fn log(
     step: usize,
+    cfg: &Config,
     model: &Model,
     task: &Task,
     svm: Option<&SvmReference>,
@@ -146,7 +179,7 @@ fn log(
 ) -> Result<()> {
     let record = Record {
         step,
-        metrics: evaluate(model, task, svm),
+        metrics: metrics_at(step, cfg, model, task, svm),
     };
     observer.on_record(&record)?;
     records.push(record);

@@ -2,6 +2,7 @@
 //! of one per file). Select a subject with a filter, e.g. `cargo test -p oocr-core --test main svm::`.
 
 mod alignment;
+mod authors;
 mod paper;
 mod svm;
 mod sweep;
