@@ -3,5 +3,7 @@
 
 mod cli;
 mod hostile;
+#[cfg(feature = "llm")]
+mod llm_eval_cli;
 mod svm_cli;
 mod sweep_cli;

@@ -1,7 +1,7 @@
 //! Llama 2/3/3.1/3.2 (RoPE scaling) and Mistral (sliding window): RMSNorm, SwiGLU, grouped-query
 //! attention, optional q/k/v bias. llama.cpp permutes the q/k rows of this family.
-use super::{pre_norm_block, Family};
-use crate::config::{Activation, GgufMeta, HfJson, LayerSpec, ModelConfig, Rope, RopeScaling};
+use super::{llama_style_hf, pre_norm_block, Family};
+use crate::config::{GgufMeta, HfJson, LayerSpec, ModelConfig, Rope, RopeScaling};
 use crate::error::{LlmError, Result};
 use crate::model::Block;
 use crate::weights::{Fix, Scope};
@@ -24,14 +24,7 @@ impl Family for Llama {
 
     fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
         c.refuse("mlp_bias", |v| v.as_bool() == Some(true))?;
-        let mut cfg = c.shapes()?.config(
-            self.name(),
-            c.f64_or("rms_norm_eps", 1e-6)?,
-            c.rope(None, 10_000.0)?,
-        );
-        cfg.act = c.activation(&["hidden_act"], Activation::Silu)?;
-        cfg.qkv_bias = c.bool_or("attention_bias", false)?;
-        cfg.tie_word_embeddings = c.bool_or("tie_word_embeddings", false)?;
+        let mut cfg = llama_style_hf(self.name(), c, 1e-6)?;
         if c.str("model_type")? == Some("mistral") {
             let window = c.opt_usize("sliding_window")?;
             cfg.layers = vec![
@@ -52,9 +45,7 @@ impl Family for Llama {
                 "GGUF tensor `rope_freqs.weight` (Llama-3.1 RoPE scaling) is not supported; load the Hugging Face folder",
             ));
         }
-        let mut cfg = g.config(self.name())?;
-        cfg.rope = gguf_rope(g, cfg.rope.theta)?;
-        Ok(cfg)
+        super::llama_style_gguf(self.name(), g)
     }
 
     fn block(&self, cfg: &ModelConfig, vb: &mut Scope) -> Result<Block> {

@@ -29,8 +29,11 @@ pub trait Family: Sync {
     fn gguf_archs(&self) -> &'static [&'static str];
     /// Hyperparameters from a `config.json`.
     fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig>;
-    /// Hyperparameters from GGUF metadata.
-    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig>;
+    /// Hyperparameters from GGUF metadata (default: the shapes and llama.cpp's RoPE keys,
+    /// `llama_style_gguf`).
+    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
+        llama_style_gguf(self.name(), g)
+    }
     /// Declare (and load) block `vb`'s parameters.
     fn block(&self, cfg: &ModelConfig, vb: &mut Scope) -> Result<Block>;
     /// Fix of the final norm and other norm weights in GGUF files.
@@ -169,6 +172,29 @@ pub fn build(family: &dyn Family, cfg: ModelConfig, mut weights: Weights) -> Res
         embed_sink: None,
         head_sink: None,
     })
+}
+
+/// The hyperparameters a Llama-style `config.json` holds: the shapes, `rms_norm_eps` (default
+/// `eps`), the RoPE keys, `hidden_act` (default SiLU), `attention_bias` and `tie_word_embeddings`
+/// (both default false).
+pub fn llama_style_hf(family: &str, c: &HfJson, eps: f64) -> Result<ModelConfig> {
+    let mut cfg = c.shapes()?.config(
+        family,
+        c.f64_or("rms_norm_eps", eps)?,
+        c.rope(None, 10_000.0)?,
+    );
+    cfg.act = c.activation(&["hidden_act"], crate::config::Activation::Silu)?;
+    cfg.qkv_bias = c.bool_or("attention_bias", false)?;
+    cfg.tie_word_embeddings = c.bool_or("tie_word_embeddings", false)?;
+    Ok(cfg)
+}
+
+/// The hyperparameters of a Llama-style GGUF file: the shapes and the RoPE base with llama.cpp's
+/// optional linear scaling.
+pub fn llama_style_gguf(family: &str, g: &GgufMeta) -> Result<ModelConfig> {
+    let mut cfg = g.config(family)?;
+    cfg.rope = llama::gguf_rope(g, cfg.rope.theta)?;
+    Ok(cfg)
 }
 
 /// The q, k, v, o projections under `self_attn` (GGUF `attn_q`, …). `permute` applies llama.cpp's

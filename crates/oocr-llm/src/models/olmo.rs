@@ -35,9 +35,8 @@ impl Family for Olmo {
     }
 
     fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
-        let mut cfg = g.config(self.name())?;
+        let mut cfg = super::llama_style_gguf(self.name(), g)?;
         cfg.norm = NormKind::LayerNorm;
-        cfg.rope = super::llama::gguf_rope(g, cfg.rope.theta)?;
         cfg.clip_qkv = g.opt_f64("attention.clamp_kqv")?;
         Ok(cfg)
     }

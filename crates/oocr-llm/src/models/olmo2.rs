@@ -1,7 +1,7 @@
 //! OLMo 2: RMSNorm after attention and after the MLP (none before), and an RMSNorm over the whole
 //! query and key projections (before RoPE). llama.cpp does not permute q/k for this family.
-use super::{attention, mlp, Family};
-use crate::config::{Activation, GgufMeta, HfJson, ModelConfig};
+use super::{attention, llama_style_hf, mlp, Family};
+use crate::config::{HfJson, ModelConfig};
 use crate::error::Result;
 use crate::model::Block;
 use crate::weights::{Fix, Scope};
@@ -23,21 +23,7 @@ impl Family for Olmo2 {
     }
 
     fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
-        let mut cfg = c.shapes()?.config(
-            self.name(),
-            c.f64_or("rms_norm_eps", 1e-5)?,
-            c.rope(None, 10_000.0)?,
-        );
-        cfg.act = c.activation(&["hidden_act"], Activation::Silu)?;
-        cfg.qkv_bias = c.bool_or("attention_bias", false)?;
-        cfg.tie_word_embeddings = c.bool_or("tie_word_embeddings", false)?;
-        Ok(cfg)
-    }
-
-    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
-        let mut cfg = g.config(self.name())?;
-        cfg.rope = super::llama::gguf_rope(g, cfg.rope.theta)?;
-        Ok(cfg)
+        llama_style_hf(self.name(), c, 1e-5)
     }
 
     fn block(&self, cfg: &ModelConfig, vb: &mut Scope) -> Result<Block> {

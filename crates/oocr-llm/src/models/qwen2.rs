@@ -1,7 +1,7 @@
 //! Qwen2 / Qwen2.5: the Llama block with a bias on the q/k/v projections; no q/k permutation in
 //! GGUF files.
-use super::{pre_norm_block, Family};
-use crate::config::{Activation, GgufMeta, HfJson, ModelConfig};
+use super::{llama_style_hf, pre_norm_block, Family};
+use crate::config::{HfJson, ModelConfig};
 use crate::error::Result;
 use crate::model::Block;
 use crate::weights::{Fix, Scope};
@@ -24,20 +24,8 @@ impl Family for Qwen2 {
 
     fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
         c.refuse("use_sliding_window", |v| v.as_bool() == Some(true))?;
-        let mut cfg = c.shapes()?.config(
-            self.name(),
-            c.f64_or("rms_norm_eps", 1e-6)?,
-            c.rope(None, 10_000.0)?,
-        );
-        cfg.act = c.activation(&["hidden_act"], Activation::Silu)?;
+        let mut cfg = llama_style_hf(self.name(), c, 1e-6)?;
         cfg.qkv_bias = true;
-        cfg.tie_word_embeddings = c.bool_or("tie_word_embeddings", false)?;
-        Ok(cfg)
-    }
-
-    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
-        let mut cfg = g.config(self.name())?;
-        cfg.rope = super::llama::gguf_rope(g, cfg.rope.theta)?;
         Ok(cfg)
     }
 

@@ -1,7 +1,7 @@
 //! Qwen3: the Llama block with a per-head RMSNorm on queries and keys (before RoPE), no q/k/v
 //! bias by default; no q/k permutation in GGUF files.
-use super::{pre_norm_block, Family};
-use crate::config::{Activation, GgufMeta, HfJson, ModelConfig};
+use super::{llama_style_hf, pre_norm_block, Family};
+use crate::config::{HfJson, ModelConfig};
 use crate::error::Result;
 use crate::model::Block;
 use crate::weights::{Fix, Scope};
@@ -24,21 +24,7 @@ impl Family for Qwen3 {
 
     fn config_from_hf(&self, c: &HfJson) -> Result<ModelConfig> {
         c.refuse("use_sliding_window", |v| v.as_bool() == Some(true))?;
-        let mut cfg = c.shapes()?.config(
-            self.name(),
-            c.f64_or("rms_norm_eps", 1e-6)?,
-            c.rope(None, 10_000.0)?,
-        );
-        cfg.act = c.activation(&["hidden_act"], Activation::Silu)?;
-        cfg.qkv_bias = c.bool_or("attention_bias", false)?;
-        cfg.tie_word_embeddings = c.bool_or("tie_word_embeddings", false)?;
-        Ok(cfg)
-    }
-
-    fn config_from_gguf(&self, g: &GgufMeta) -> Result<ModelConfig> {
-        let mut cfg = g.config(self.name())?;
-        cfg.rope = super::llama::gguf_rope(g, cfg.rope.theta)?;
-        Ok(cfg)
+        llama_style_hf(self.name(), c, 1e-6)
     }
 
     fn block(&self, cfg: &ModelConfig, vb: &mut Scope) -> Result<Block> {

@@ -1,10 +1,9 @@
 //! Checks on the real Gemma-3-270M GGUF (Q4_K_M; ignored by default: needs the download).
-//! Run: `scripts/fetch-gemma3.sh && cargo test --release -p oocr-llm --test gemma3 -- --ignored`
+//! Run: `scripts/fetch-gemma3.sh && cargo test --release -p oocr-llm --test main gemma3:: -- --ignored`
 //! (`OOCR_GEMMA3=/path/model.gguf` to point elsewhere).
-use oocr_llm::batch::scoring_batch;
+use crate::common::candidate_scores as scores;
 use oocr_llm::loader::load_with;
 use oocr_llm::packed::BaseDtype;
-use oocr_llm::LoadedModel;
 use std::path::PathBuf;
 
 fn model_path() -> PathBuf {
@@ -13,30 +12,6 @@ fn model_path() -> PathBuf {
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/gemma-3-270m-q4_k_m.gguf")
         })
-}
-
-/// Summed log-probabilities of each candidate after the prompt.
-fn scores(lm: &LoadedModel, prompt: &str, cands: &[&str]) -> Vec<f32> {
-    let t = &lm.tokenizer;
-    let prompt = t.encode_prompt(prompt).unwrap();
-    let cands: Vec<Vec<u32>> = cands
-        .iter()
-        .map(|c| t.encode_continuation(c).unwrap())
-        .collect();
-    let b = scoring_batch(&[&prompt], &cands, 0).unwrap();
-    let lp: Vec<f32> = lm
-        .model
-        .target_logprobs(&b.inputs, &b.rows, &b.targets)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    let mut out = Vec::new();
-    let mut i = 0;
-    for c in &cands {
-        out.push(lp[i..i + c.len()].iter().sum::<f32>());
-        i += c.len();
-    }
-    out
 }
 
 #[test]

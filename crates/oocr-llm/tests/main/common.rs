@@ -358,3 +358,27 @@ pub fn reference_logits(w: &HashMap<String, Tensor>, ids: &[u32], tied: bool) ->
         .map(|v| matvec(&head, &norm(v, &gn), VOCAB))
         .collect()
 }
+
+/// Summed log-probabilities of each candidate after the prompt.
+pub fn candidate_scores(lm: &oocr_llm::LoadedModel, prompt: &str, cands: &[&str]) -> Vec<f32> {
+    let t = &lm.tokenizer;
+    let prompt = t.encode_prompt(prompt).unwrap();
+    let cands: Vec<Vec<u32>> = cands
+        .iter()
+        .map(|c| t.encode_continuation(c).unwrap())
+        .collect();
+    let b = oocr_llm::batch::scoring_batch(&[&prompt], &cands, 0).unwrap();
+    let lp: Vec<f32> = lm
+        .model
+        .target_logprobs(&b.inputs, &b.rows, &b.targets)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let mut out = Vec::new();
+    let mut i = 0;
+    for c in &cands {
+        out.push(lp[i..i + c.len()].iter().sum::<f32>());
+        i += c.len();
+    }
+    out
+}

@@ -1,9 +1,8 @@
 //! The candle-native kernels (the path every non-CPU device takes) against oocr's fused CPU
 //! kernels: the same training steps give the same losses to 1e-5, for full fine-tuning and LoRA.
 //! A binary of its own: the switch is process-wide.
-mod common;
 
-use common::*;
+use crate::common::*;
 use oocr_llm::batch::Example;
 use oocr_llm::dataset::{association, Dataset, DatasetConfig};
 use oocr_llm::experiment::encode_train;

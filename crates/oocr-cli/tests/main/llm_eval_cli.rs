@@ -1,5 +1,5 @@
 //! `oocr llm eval` refuses bad flags before opening the model or writing anything.
-#![cfg(feature = "llm")]
+
 use std::process::Command;
 
 fn oocr(args: &[&str]) -> std::process::Output {

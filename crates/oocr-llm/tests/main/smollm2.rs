@@ -1,7 +1,7 @@
 //! Checks on the real SmolLM2-135M-Instruct GGUF (ignored by default: needs the download).
-//! Run: `scripts/fetch-smollm2.sh && cargo test -p oocr-llm --test smollm2 -- --ignored`
+//! Run: `scripts/fetch-smollm2.sh && cargo test -p oocr-llm --test main smollm2:: -- --ignored`
 //! (`OOCR_SMOLLM2=/path/model.gguf` to point elsewhere).
-use oocr_llm::batch::scoring_batch;
+use crate::common::candidate_scores;
 use std::path::PathBuf;
 
 fn model_path() -> PathBuf {
@@ -32,24 +32,11 @@ fn smollm2_tokenizer_and_world_knowledge() {
     );
     assert_eq!(t.token_id("<|im_start|>"), Some(1));
     // The pretrained model knows the capital: a wrong RoPE layout (q/k permutation) would not.
-    let prompt = t.encode_prompt("The capital of France is").unwrap();
-    let cands: Vec<Vec<u32>> = [" Paris", " London", " Berlin", " Tokyo"]
-        .iter()
-        .map(|c| t.encode_continuation(c).unwrap())
-        .collect();
-    let b = scoring_batch(&[&prompt], &cands, 0).unwrap();
-    let lp: Vec<f32> = lm
-        .model
-        .target_logprobs(&b.inputs, &b.rows, &b.targets)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    let mut scores = Vec::new();
-    let mut i = 0;
-    for c in &cands {
-        scores.push(lp[i..i + c.len()].iter().sum::<f32>());
-        i += c.len();
-    }
+    let scores = candidate_scores(
+        &lm,
+        "The capital of France is",
+        &[" Paris", " London", " Berlin", " Tokyo"],
+    );
     assert!(
         scores[0] > scores[1] && scores[0] > scores[2] && scores[0] > scores[3],
         "{scores:?}"

@@ -1,10 +1,9 @@
 //! `evaluate` (`oocr llm eval`) end to end on the tiny random Llama of `common`: the same weights
 //! from a Hugging Face folder and from a GGUF file give the same scores, the record format is that
 //! of a run's `scores_before.jsonl`, and bad settings are refused before anything is written.
-mod common;
 
+use crate::common::*;
 use candle_core::quantized::GgmlDType;
-use common::*;
 use oocr_llm::dataset::{DatasetConfig, ASSOCIATIONS};
 use oocr_llm::error::LlmError;
 use oocr_llm::eval::RecordScores;

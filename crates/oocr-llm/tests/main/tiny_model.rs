@@ -1,10 +1,9 @@
 //! End-to-end checks on a tiny random Llama model written by the test itself (no download):
 //! loaders, forward pass, gradients, training, packed scoring, errors, and a whole run.
-mod common;
 
+use crate::common::*;
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
-use common::*;
 use oocr_llm::batch::{scoring_batch, training_batch, Example};
 use oocr_llm::dataset::{association, Dataset, DatasetConfig};
 use oocr_llm::experiment::{encode_train, run, RunConfig};

@@ -177,7 +177,6 @@ fn metadata(r: &mut ChaCha8Rng) -> HashMap<String, Value> {
 }
 
 #[test]
-#[ignore = "not yet run against the rewritten tokenizer; run with --ignored, then remove this"]
 fn gguf_tokenizer_metadata_never_panics() {
     let path = Path::new("fuzz.gguf");
     let (mut built, mut refused) = (0, 0);
