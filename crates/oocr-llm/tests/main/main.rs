@@ -7,6 +7,7 @@ mod gemma3;
 mod gguf_tokenizer_fuzz;
 mod golden;
 mod native;
+mod run_folder;
 mod smollm2;
 mod tiny_model;
 mod tokenizers;

@@ -1,10 +1,8 @@
 //! `run_with` end to end on the tiny random Llama of `common`: a user's association with k = 3
 //! pairs, several seeds with intervals and the test against chance, rank per epoch, resume
 //! association by association, and refusals before anything is written.
-mod common;
-
+use crate::common::*;
 use candle_core::quantized::GgmlDType;
-use common::*;
 use oocr_llm::experiment::{run_with, RunOptions, RunResults};
 use oocr_llm::lora::{LoraConfig, Method};
 use oocr_llm::run_config::RunConfig;

@@ -2,9 +2,7 @@
 //! model is opened and before anything is written, and a run killed (SIGKILL) between
 //! associations resumes, keeping the finished one. Uses the tiny random Llama of the oocr-llm
 //! tests (no download).
-#![cfg(feature = "llm")]
-#[path = "../../oocr-llm/tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 use candle_core::quantized::GgmlDType;
 use std::path::Path;
