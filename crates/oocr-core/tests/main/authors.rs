@@ -2,20 +2,9 @@
 //! end to end. The reference numbers are those of the authors' own code run on this machine
 //! (scripts/authors/run_reference.py; the table in the README).
 
+use crate::paper::{preset, LN20};
 use oocr_core::config::Order;
 use oocr_core::train::{train, Silent};
-use oocr_core::{presets, Config};
-
-fn preset(name: &str, sets: &[&str]) -> Config {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    presets::preset(name)
-        .unwrap()
-        .config
-        .with_overrides(&sets)
-        .unwrap()
-}
-
-const LN20: f64 = 2.995_732_273_553_991;
 
 #[test]
 fn authors_main_merged_fits_and_stays_at_ln20() {

@@ -5,7 +5,8 @@ use oocr_core::model::Model;
 use oocr_core::train::{setup, train, Silent};
 use oocr_core::{presets, Config};
 
-fn preset(name: &str, sets: &[&str]) -> Config {
+/// A preset with `--set`-style overrides applied.
+pub fn preset(name: &str, sets: &[&str]) -> Config {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     presets::preset(name)
         .unwrap()
@@ -14,7 +15,8 @@ fn preset(name: &str, sets: &[&str]) -> Config {
         .unwrap()
 }
 
-const LN20: f64 = 2.995_732_273_553_991;
+/// ln 20: the loss of a uniform guess among the 20 implications.
+pub const LN20: f64 = 2.995_732_273_553_991;
 
 #[test]
 fn paper_factorized_generalizes() {
